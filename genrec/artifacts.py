@@ -1,0 +1,173 @@
+"""The artifact store: every stage output on disk, written atomically, keyed by its inputs.
+
+A stage's output lives in ``<root>/<stage>/<key>/`` with a ``manifest.json`` (component, options,
+input keys, genrec version). The key is a hash of the manifest, so an unchanged stage is found and
+reused, and a killed run resumes from the last finished stage. A directory only appears once it is
+complete (written in a temporary directory, then renamed); a file lock serialises runs sharing a store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MANIFEST = "manifest.json"
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | Path, payload: Any) -> Path:
+    return atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple | set):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+@contextlib.contextmanager
+def atomic_directory(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling directory; on success it replaces ``target`` in one rename."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    try:
+        yield tmp
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def save_arrays(path: str | Path, **arrays: np.ndarray) -> Path:
+    """Arrays to an ``.npz`` (no pickled objects), atomically."""
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **{name: np.asarray(a) for name, a in arrays.items()})
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
+    with np.load(Path(path), allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}
+
+
+def digest(payload: Any) -> str:
+    text = json.dumps(payload, sort_keys=True, default=_json_default)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Artifact:
+    stage: str
+    key: str
+    path: Path
+    manifest: dict[str, Any]
+    reused: bool
+
+
+class ArtifactStore:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def path_for(self, stage: str, key: str) -> Path:
+        return self.root / stage / key
+
+    def lock(self, stage: str, key: str):  # noqa: ANN201 - a filelock.FileLock
+        from filelock import FileLock
+
+        lock_path = self.root / stage / f".{key}.lock"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(lock_path))
+
+    def stage(
+        self,
+        stage: str,
+        manifest: Mapping[str, Any],
+        build: Callable[[Path], None],
+    ) -> Artifact:
+        """Reuse the stage output for ``manifest`` if complete, else ``build(tmpdir)`` it atomically."""
+        from genrec import __version__
+
+        manifest = {**manifest, "stage": stage, "genrec_version": __version__}
+        key = digest(manifest)
+        path = self.path_for(stage, key)
+        with self.lock(stage, key):
+            if (path / MANIFEST).is_file():
+                return Artifact(stage, key, path, json.loads((path / MANIFEST).read_text()), True)
+            with atomic_directory(path) as tmp:
+                build(tmp)
+                (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default) + "\n")
+        return Artifact(stage, key, path, manifest, False)
+
+
+def save_checkpoint(path: str | Path, state: Mapping[str, Any]) -> Path:
+    """A torch checkpoint (tensors and plain Python values only), written atomically."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(dict(state), buffer)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    import torch
+
+    return torch.load(Path(path), map_location="cpu", weights_only=True)

@@ -1,0 +1,138 @@
+"""The dataset format: a directory with ``interactions.txt`` and ``items.jsonl``.
+
+* ``interactions.txt``: one line per user, ``user_id item_id item_id ...`` in chronological order.
+* ``items.jsonl``: one JSON object per item with an integer ``item_id``; ids are 1..n_items. Optional
+  fields: ``title``, ``brand``, ``description``, ``idgenrec_text`` (string or null), ``categories``
+  (list of strings). Other fields are kept as they are.
+
+Every problem is reported as a :class:`DataError` naming the file and line.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from genrec.data.dataset import Dataset
+from genrec.errors import DataError
+
+INTERACTIONS = "interactions.txt"
+ITEMS = "items.jsonl"
+TEXT_FIELDS = ("title", "brand", "description", "idgenrec_text")
+
+
+def read_items(path: Path) -> list[dict[str, Any]]:
+    by_id: dict[int, dict[str, Any]] = {}
+    try:
+        handle = path.open(encoding="utf-8")
+    except OSError as error:
+        raise DataError(path, f"cannot read: {error.strerror or error}") from None
+    with handle:
+        try:
+            lines = list(handle)
+        except UnicodeDecodeError as error:
+            raise DataError(path, f"not UTF-8 text ({error.reason})") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(path, f"broken JSON: {error.msg} (column {error.colno})", number) from None
+        if not isinstance(record, dict):
+            raise DataError(path, f"expected a JSON object, got {type(record).__name__}", number)
+        item_id = record.get("item_id")
+        if isinstance(item_id, bool) or not isinstance(item_id, int):
+            raise DataError(path, f"'item_id' must be an integer, got {item_id!r}", number)
+        if item_id < 1:
+            raise DataError(path, f"'item_id' must be >= 1, got {item_id}", number)
+        if item_id in by_id:
+            raise DataError(path, f"duplicate item_id {item_id}", number)
+        for name in TEXT_FIELDS:
+            value = record.get(name)
+            if value is not None and not isinstance(value, str):
+                raise DataError(path, f"{name!r} must be a string or null, got {type(value).__name__}", number)
+        categories = record.get("categories")
+        if categories is not None and (
+            not isinstance(categories, list) or not all(isinstance(c, str) for c in categories)
+        ):
+            raise DataError(path, "'categories' must be a list of strings or null", number)
+        by_id[item_id] = record
+    if not by_id:
+        raise DataError(path, "no items")
+    n_items = max(by_id)
+    if len(by_id) != n_items:
+        missing = next(i for i in range(1, n_items + 1) if i not in by_id)
+        raise DataError(path, f"item ids must be contiguous 1..{n_items}; item_id {missing} is missing")
+    return [by_id[i] for i in range(1, n_items + 1)]
+
+
+def read_interactions(path: Path, n_items: int) -> list[np.ndarray]:
+    sequences: list[np.ndarray] = []
+    seen_users: dict[int, int] = {}
+    try:
+        handle = path.open(encoding="utf-8")
+    except OSError as error:
+        raise DataError(path, f"cannot read: {error.strerror or error}") from None
+    with handle:
+        try:
+            lines = list(handle)
+        except UnicodeDecodeError as error:
+            raise DataError(path, f"not UTF-8 text ({error.reason})") from None
+    for number, line in enumerate(lines, start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        try:
+            ids = [int(field) for field in fields]
+        except ValueError:
+            bad = next(f for f in fields if not f.lstrip("-").isdigit())
+            raise DataError(path, f"ids must be integers, got {bad!r}", number) from None
+        user, items = ids[0], ids[1:]
+        if user < 1:
+            raise DataError(path, f"user id must be >= 1, got {user}", number)
+        if user in seen_users:
+            raise DataError(path, f"user {user} already appears on line {seen_users[user]}", number)
+        seen_users[user] = number
+        if not items:
+            raise DataError(path, f"user {user} has an empty history", number)
+        bad_items = [i for i in items if i < 1 or i > n_items]
+        if bad_items:
+            raise DataError(
+                path, f"user {user}: unknown item id {bad_items[0]} (items.jsonl has ids 1..{n_items})", number
+            )
+        sequences.append(np.asarray(items, dtype=np.int64))
+    if not sequences:
+        raise DataError(path, "no users")
+    return sequences
+
+
+def read_dataset(directory: str | Path, name: str | None = None) -> Dataset:
+    """Read and validate a dataset directory."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataError(directory, "not a dataset directory (expected interactions.txt and items.jsonl)")
+    for required in (ITEMS, INTERACTIONS):
+        if not (directory / required).is_file():
+            raise DataError(directory / required, "missing")
+    items = read_items(directory / ITEMS)
+    sequences = read_interactions(directory / INTERACTIONS, len(items))
+    return Dataset(name or directory.name, sequences, items, path=directory)
+
+
+def write_dataset(directory: str | Path, sequences: list[np.ndarray], items: list[dict[str, Any]]) -> Path:
+    """Write a dataset in the documented layout, atomically (a temporary directory, then a rename)."""
+    from genrec.artifacts import atomic_directory
+
+    directory = Path(directory)
+    with atomic_directory(directory) as tmp:
+        with (tmp / INTERACTIONS).open("w", encoding="utf-8") as out:
+            for user, sequence in enumerate(sequences, start=1):
+                out.write(" ".join(map(str, [user, *map(int, sequence)])) + "\n")
+        with (tmp / ITEMS).open("w", encoding="utf-8") as out:
+            for item_id, record in enumerate(items, start=1):
+                out.write(json.dumps({**record, "item_id": item_id}, ensure_ascii=False) + "\n")
+    return directory

@@ -1,0 +1,31 @@
+"""Errors that genrec reports to users as one clear line, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class GenrecError(Exception):
+    """Base class: the CLI prints the message and exits non-zero."""
+
+
+class DataError(GenrecError):
+    """A dataset file is malformed; the message names the file and line."""
+
+    def __init__(self, path: str | Path, message: str, line: int | None = None):
+        self.path = Path(path)
+        self.line = line
+        where = f"{self.path}:{line}" if line is not None else str(self.path)
+        super().__init__(f"{where}: {message}")
+
+
+class ConfigError(GenrecError):
+    """An option is unknown or has a bad value; the message names the option."""
+
+
+class PluginError(GenrecError):
+    """A plugin failed to import or register, or two plugins clash."""
+
+
+class TrainingError(GenrecError):
+    """Training cannot go on (for example, the loss became NaN)."""

@@ -1,0 +1,56 @@
+"""Item-level Recall@K and NDCG@K over the full catalog, vectorised."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from genrec.protocol import KS
+
+
+def rank_metrics(ranked: np.ndarray, targets: np.ndarray, ks: tuple[int, ...] = KS) -> dict[str, float]:
+    """``ranked``: (users, >= max(ks)) item ids, best first; ``targets``: (users,) item ids.
+
+    With one relevant item per user, Recall@K is the hit rate and NDCG@K is 1/log2(rank + 1).
+    """
+    ranked = np.asarray(ranked)
+    targets = np.asarray(targets).reshape(-1, 1)
+    if ranked.ndim != 2 or len(ranked) != len(targets):
+        raise ValueError(f"ranked must be (users, K) with {len(targets)} users, got {ranked.shape}")
+    if ranked.shape[1] < max(ks):
+        raise ValueError(f"need at least {max(ks)} ranked items per user, got {ranked.shape[1]}")
+    hits = ranked[:, : max(ks)] == targets
+    found = hits.any(axis=1)
+    position = np.where(found, hits.argmax(axis=1), np.iinfo(np.int64).max)  # 0-based rank
+    gain = np.where(found, 1.0 / np.log2(np.minimum(position, 10**9) + 2.0), 0.0)
+    metrics: dict[str, float] = {}
+    for k in ks:
+        within = position < k
+        metrics[f"recall@{k}"] = float(within.mean()) if len(targets) else 0.0
+        metrics[f"ndcg@{k}"] = float(np.where(within, gain, 0.0).mean()) if len(targets) else 0.0
+    return metrics
+
+
+def evaluate(
+    recommend: Callable[[np.ndarray, int], np.ndarray],
+    histories: np.ndarray,
+    targets: np.ndarray,
+    batch_size: int = 1024,
+    ks: tuple[int, ...] = KS,
+) -> dict[str, float]:
+    """Rank the catalog for every history in batches and score the targets."""
+    k = max(ks)
+    ranked = [recommend(histories[start : start + batch_size], k) for start in range(0, len(histories), batch_size)]
+    return rank_metrics(np.concatenate(ranked) if ranked else np.zeros((0, k), np.int64), targets, ks)
+
+
+def most_popular(train: list[np.ndarray], n_items: int) -> Callable[[np.ndarray, int], np.ndarray]:
+    """The most-popular baseline: the same top items for everyone."""
+    counts = np.bincount(np.concatenate(train), minlength=n_items + 1)[1:]
+    order = np.argsort(-counts, kind="stable") + 1
+
+    def recommend(histories: np.ndarray, k: int) -> np.ndarray:
+        return np.broadcast_to(order[:k], (len(histories), k)).copy()
+
+    return recommend
