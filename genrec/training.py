@@ -1,0 +1,160 @@
+"""One training loop for every model: early stopping on validation, checkpoints, resume, NaN guard.
+
+A model trains by ``train(model, batches, loss_fn, validate, config, checkpoint_dir)``. Each epoch
+ends with a checkpoint (``last.pt``: model, optimizer, epoch, best state, random state), written
+atomically, so a killed run continues from its last finished epoch with the same result. The best
+state by validation ``config.monitor`` is restored at the end. A non-finite loss stops training with a
+:class:`TrainingError` and leaves the last good checkpoint in place.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from genrec.artifacts import load_checkpoint, save_checkpoint
+from genrec.errors import TrainingError
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 50
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    patience: int = 5
+    eval_every: int = 1
+    grad_clip: float | None = 1.0
+    monitor: str = "ndcg@10"
+    bf16: bool = False
+    device: str = "cpu"
+    warmup_steps: int = 0
+
+
+@dataclass
+class TrainResult:
+    best_metrics: dict[str, float]
+    best_epoch: int
+    epochs_run: int
+    seconds: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict[str, Any]:
+    return {"torch": torch.get_rng_state(), "numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64))}
+
+
+def _set_rng_state(state: dict[str, Any], seed: int) -> None:
+    torch.set_rng_state(state["torch"])
+    keys = state["numpy"].numpy().astype(np.uint32)
+    np.random.set_state(("MT19937", keys, 624, 0, 0.0))
+    random.seed(seed + int(keys[0]))
+
+
+def train(
+    model: torch.nn.Module,
+    batches: Callable[[int], Iterable[Any]],
+    loss_fn: Callable[[Any], torch.Tensor],
+    validate: Callable[[], dict[str, float]],
+    config: TrainConfig,
+    checkpoint_dir: str | Path | None = None,
+    log: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Train ``model`` with AdamW; ``batches(epoch)`` yields batches, ``loss_fn(batch)`` a scalar loss."""
+    log = log or (lambda message: None)
+    started = time.perf_counter()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    warmup = max(0, config.warmup_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / warmup) if warmup else 1.0
+    )
+    checkpoint = Path(checkpoint_dir) / "last.pt" if checkpoint_dir else None
+    start_epoch, best_score, best_epoch, best_metrics, stale = 0, -math.inf, -1, {}, 0
+    best_state = copy.deepcopy(model.state_dict())
+    history: list[dict[str, Any]] = []
+    if checkpoint is not None and checkpoint.is_file():
+        state = load_checkpoint(checkpoint)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        best_state = state["best_state"]
+        start_epoch, best_score, best_epoch = state["epoch"] + 1, state["best_score"], state["best_epoch"]
+        best_metrics, stale, history = state["best_metrics"], state["stale"], state["history"]
+        _set_rng_state(state["rng"], start_epoch)
+        log(f"resumed from {checkpoint} at epoch {start_epoch}")
+
+    epoch = start_epoch
+    device_type = torch.device(config.device).type
+    for epoch in range(start_epoch, config.epochs):
+        if stale >= config.patience:
+            epoch -= 1
+            break
+        model.train()
+        total, steps, epoch_start = 0.0, 0, time.perf_counter()
+        for batch in batches(epoch):
+            with torch.autocast(device_type, dtype=torch.bfloat16, enabled=config.bf16):
+                loss = loss_fn(batch)
+            if not torch.isfinite(loss):
+                raise TrainingError(
+                    f"loss became {loss.item()} at epoch {epoch} step {steps}; stopped. "
+                    f"The last good checkpoint is kept{f' at {checkpoint}' if checkpoint else ''}; "
+                    "lower the learning rate or check the input embeddings"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            total += float(loss.detach())
+            steps += 1
+        record: dict[str, Any] = {"epoch": epoch, "loss": total / max(1, steps), "seconds": time.perf_counter() - epoch_start}
+        if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
+            model.eval()
+            with torch.no_grad():
+                metrics = validate()
+            record["valid"] = metrics
+            score = metrics[config.monitor]
+            if score > best_score:
+                best_score, best_epoch, best_metrics, stale = score, epoch, metrics, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                stale += 1
+        history.append(record)
+        shown = f" valid {config.monitor} {record['valid'][config.monitor]:.4f}" if "valid" in record else ""
+        log(f"epoch {epoch + 1}/{config.epochs} loss {record['loss']:.4f}{shown} ({record['seconds']:.1f}s)")
+        if checkpoint is not None:
+            save_checkpoint(
+                checkpoint,
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "best_state": best_state,
+                    "epoch": epoch,
+                    "best_score": best_score,
+                    "best_epoch": best_epoch,
+                    "best_metrics": best_metrics,
+                    "stale": stale,
+                    "history": history,
+                    "rng": _rng_state(),
+                    "config": asdict(config),
+                },
+            )
+    model.load_state_dict(best_state)
+    model.eval()
+    return TrainResult(best_metrics, best_epoch, epoch + 1, time.perf_counter() - started, history)
