@@ -135,6 +135,15 @@ class ArtifactStore:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         return FileLock(str(lock_path))
 
+    @staticmethod
+    def _full_manifest(stage: str, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        from genrec import __version__
+
+        return {**manifest, "stage": stage, "genrec_version": __version__}
+
+    def stage_key(self, stage: str, manifest: Mapping[str, Any]) -> str:
+        return digest(self._full_manifest(stage, manifest))
+
     def stage(
         self,
         stage: str,
@@ -142,9 +151,7 @@ class ArtifactStore:
         build: Callable[[Path], None],
     ) -> Artifact:
         """Reuse the stage output for ``manifest`` if complete, else ``build(tmpdir)`` it atomically."""
-        from genrec import __version__
-
-        manifest = {**manifest, "stage": stage, "genrec_version": __version__}
+        manifest = self._full_manifest(stage, manifest)
         key = digest(manifest)
         path = self.path_for(stage, key)
         with self.lock(stage, key):

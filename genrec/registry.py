@@ -7,7 +7,7 @@ import inspect
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from genrec.contracts import KINDS
@@ -42,14 +42,12 @@ class Component:
         return {
             name: parameter
             for name, parameter in signature.parameters.items()
-            if parameter.kind in (parameter.KEYWORD_ONLY, parameter.POSITIONAL_OR_KEYWORD)
-            and name != "self"
+            if parameter.kind in (parameter.KEYWORD_ONLY, parameter.POSITIONAL_OR_KEYWORD) and name != "self"
         }
 
     def defaults(self) -> dict[str, Any]:
         return {
-            name: (None if p.default is inspect.Parameter.empty else p.default)
-            for name, p in self.options().items()
+            name: (None if p.default is inspect.Parameter.empty else p.default) for name, p in self.options().items()
         }
 
     def validate(self, options: Mapping[str, Any], where: str = "") -> dict[str, Any]:
@@ -64,9 +62,7 @@ class Component:
                 known = ", ".join(sorted(accepted)) or "none"
                 raise ConfigError(f"{label}: unknown option {key!r} (accepted: {known})")
             result[key] = _coerce(value, hints.get(key), accepted[key].default, f"{label} option {key!r}")
-        missing = [
-            name for name, p in accepted.items() if p.default is inspect.Parameter.empty and name not in result
-        ]
+        missing = [name for name, p in accepted.items() if p.default is inspect.Parameter.empty and name not in result]
         if missing:
             raise ConfigError(f"{label}: missing required option(s) {', '.join(missing)}")
         return result

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from genrec.artifacts import load_checkpoint, save_checkpoint
+from genrec.console import progress
 from genrec.errors import TrainingError
 
 
@@ -75,7 +76,8 @@ def train(
     log: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` with AdamW; ``batches(epoch)`` yields batches, ``loss_fn(batch)`` a scalar loss."""
-    log = log or (lambda message: None)
+    if log is None:
+        from genrec.console import log
     started = time.perf_counter()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     warmup = max(0, config.warmup_steps)
@@ -105,7 +107,7 @@ def train(
             break
         model.train()
         total, steps, epoch_start = 0.0, 0, time.perf_counter()
-        for batch in batches(epoch):
+        for batch in progress(batches(epoch), f"epoch {epoch + 1}"):
             with torch.autocast(device_type, dtype=torch.bfloat16, enabled=config.bf16):
                 loss = loss_fn(batch)
             if not torch.isfinite(loss):
@@ -122,7 +124,11 @@ def train(
             scheduler.step()
             total += float(loss.detach())
             steps += 1
-        record: dict[str, Any] = {"epoch": epoch, "loss": total / max(1, steps), "seconds": time.perf_counter() - epoch_start}
+        record: dict[str, Any] = {
+            "epoch": epoch,
+            "loss": total / max(1, steps),
+            "seconds": time.perf_counter() - epoch_start,
+        }
         if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
             model.eval()
             with torch.no_grad():

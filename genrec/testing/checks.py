@@ -7,7 +7,16 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from genrec.contracts import MODALITIES, Embedder, Fuser, Generator, ItemCodes, ItemEmbeddings, Quantizer, RecData
+from genrec.contracts import (
+    MODALITIES,
+    Embedder,
+    Fuser,
+    Generator,
+    ItemCodes,
+    ItemEmbeddings,
+    Quantizer,
+    RecData,
+)
 from genrec.data.dataset import Dataset
 from genrec.protocol import leave_one_out
 
@@ -78,7 +87,10 @@ def check_quantizer(quantizer: Quantizer, n_items: int = 200, dim: int = 16, see
         _fail(quantizer, f"codebook_sizes must be a non-empty tuple of positive ints, got {sizes!r}")
     codes = quantizer.encode(embeddings)
     if not isinstance(codes, np.ndarray) or codes.shape != (n_items, len(sizes)):
-        _fail(quantizer, f"encode must return an array of shape {(n_items, len(sizes))}, got {getattr(codes, 'shape', codes)}")
+        _fail(
+            quantizer,
+            f"encode must return an array of shape {(n_items, len(sizes))}, got {getattr(codes, 'shape', codes)}",
+        )
     if codes.dtype != np.int64:
         _fail(quantizer, f"codes must be int64, got {codes.dtype}")
     if (codes < 0).any() or (codes >= np.asarray(sizes)).any():

@@ -1,0 +1,43 @@
+"""The ``genrec`` command line (Typer + rich)."""
+
+from __future__ import annotations
+
+import sys
+
+from genrec.cli.app import app, recipe_app
+
+
+def main() -> None:
+    """Entry point: user errors print one clear line and exit 1, never a traceback."""
+    from genrec.errors import GenrecError
+
+    if len(sys.argv) > 1 and sys.argv[1] == "recipe":
+        from genrec.cli.recipes import add_recipes
+
+        add_recipes(recipe_app)
+    try:
+        app(standalone_mode=False)
+    except GenrecError as error:
+        from genrec.console import console
+
+        console.print(f"[bold red]error:[/bold red] {error}", markup=True, highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        from genrec.console import console
+
+        console.print("interrupted; run the same command again to resume")
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as error:  # click's usage errors and aborts
+        import click
+
+        if isinstance(error, click.exceptions.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        if isinstance(error, click.exceptions.Abort):
+            sys.exit(1)
+        raise
+
+
+__all__ = ["app", "main"]

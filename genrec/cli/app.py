@@ -1,0 +1,21 @@
+"""The Typer application and its command groups."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="genrec",
+    help="Generative recommendation with semantic IDs: plugins, recipes, datasets.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Datasets: statistics and preparation.", no_args_is_help=True)
+recipe_app = typer.Typer(help="Run a recipe (genrec list --kind recipe).", no_args_is_help=True)
+analyze_app = typer.Typer(help="Analyses of embeddings and codes.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(recipe_app, name="recipe")
+app.add_typer(analyze_app, name="analyze")
+
+from genrec.cli import analyze, components, data  # noqa: E402,F401  (commands register on import)

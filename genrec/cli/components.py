@@ -1,0 +1,71 @@
+"""``genrec list`` and ``genrec plugins``."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from genrec.cli.app import app
+from genrec.contracts import KINDS
+
+
+@app.command("list")
+def list_components(
+    kind: str | None = typer.Option(None, "--kind", help=f"Only this kind: {', '.join(KINDS)}."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """List every registered component: kind, name, providing plugin, description."""
+    from genrec.plugins import get_plugins
+
+    if kind is not None and kind not in KINDS:
+        raise typer.BadParameter(f"{kind!r} is not one of {', '.join(KINDS)}", param_hint="--kind")
+    plugins = get_plugins()
+    rows = [c for c in plugins.registry if kind is None or c.kind == kind]
+    if as_json:
+        payload = {
+            "components": [
+                {"kind": c.kind, "name": c.name, "plugin": c.plugin, "description": c.description} for c in rows
+            ],
+            "failures": [{"plugin": f.name, "error": f.error} for f in plugins.failures],
+        }
+        typer.echo(json.dumps(payload, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="genrec components")
+    for column in ("kind", "name", "plugin", "description"):
+        table.add_column(column)
+    for c in rows:
+        table.add_row(c.kind, c.name, c.plugin, c.description)
+    console = Console()
+    console.print(table)
+    for failure in plugins.failures:
+        console.print(f"[red]plugin {failure.name!r} failed to load:[/red] {failure.error}", highlight=False)
+
+
+@app.command("plugins")
+def list_plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """Every installed plugin: its version, what it registered, its load error if any."""
+    from genrec.plugins import get_plugins
+
+    infos = get_plugins().infos
+    if as_json:
+        typer.echo(json.dumps([vars(info) for info in infos], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="genrec plugins")
+    for column in ("plugin", "distribution", "version", "components", "error"):
+        table.add_column(column)
+    for info in infos:
+        table.add_row(
+            info.name,
+            info.distribution or "",
+            info.version or "",
+            ", ".join(info.components),
+            f"[red]{info.error}[/red]" if info.error else "",
+        )
+    Console().print(table)

@@ -1,0 +1,50 @@
+"""``genrec data stats|prepare``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from genrec.cli.app import data_app
+
+
+@data_app.command("stats")
+def stats(
+    name: str = typer.Argument(..., help="demo, beauty, sports, toys, or a dataset directory."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Validate a dataset and print its statistics."""
+    from genrec.data import load_dataset
+
+    figures = load_dataset(name).stats()
+    if as_json:
+        typer.echo(json.dumps(figures, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"dataset {figures['name']}")
+    table.add_column("statistic")
+    table.add_column("value", justify="right")
+    for key, value in figures.items():
+        if key != "name":
+            table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
+    Console().print(table)
+
+
+@data_app.command("prepare")
+def prepare(
+    name: str = typer.Argument(..., help="beauty, sports or toys."),
+    root: Path | None = typer.Option(None, "--root", help="Where to write <name>/ (default: the genrec cache)."),
+    base_url: str | None = typer.Option(None, "--base-url", help="Mirror of the Amazon 2014 raw files."),
+) -> None:
+    """Download the public Amazon 2014 raw files (with checksums) and prepare the dataset layout."""
+    from genrec.data.amazon import prepare_dataset
+    from genrec.data.resolve import AMAZON
+
+    if name not in AMAZON:
+        raise typer.BadParameter(f"{name!r} is not one of {', '.join(AMAZON)}", param_hint="NAME")
+    directory = prepare_dataset(name, root=root, base_url=base_url)
+    typer.echo(f"prepared {name} in {directory}")

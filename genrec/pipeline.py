@@ -1,0 +1,367 @@
+"""The pipeline every recipe runs: embedders -> fuser -> quantizer -> generator -> evaluation.
+
+Components are built by name from the registry, so any stage can be swapped. Each stage's output is
+an artifact in the store, keyed by the stage's component, options and inputs: a finished stage is
+reused, a killed run resumes from the last finished stage, and a training stage resumes from its last
+checkpoint (the work directory is keyed the same way). Test metrics are computed once, at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from genrec.artifacts import ArtifactStore, atomic_write_json, load_arrays, save_arrays
+from genrec.console import console, log
+from genrec.contracts import ItemCodes, ItemEmbeddings, RecData, auxiliary_losses_of
+from genrec.errors import ConfigError
+from genrec.registry import Registry
+
+STAGES = ("embedder", "collaborative", "fuser", "quantizer", "generator")
+KIND_OF_STAGE = {"collaborative": "embedder"}
+
+
+@dataclass
+class StageSpec:
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PipelineConfig:
+    recipe: str
+    data: str
+    generator: StageSpec
+    embedder: StageSpec | None = None  # the semantic embedder
+    collaborative: StageSpec | None = None  # the collaborative embedder, used if the fuser needs one
+    fuser: StageSpec | None = None
+    quantizer: StageSpec | None = None
+    seed: int = 0
+    max_history: int = 20
+    device: str = "auto"
+    force: bool = False  # quantize even when the codebook collapses
+    run_dir: Path | None = None
+    store_dir: Path | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def stages(self) -> dict[str, StageSpec]:
+        return {name: spec for name in STAGES if (spec := getattr(self, name)) is not None}
+
+
+def parse_settings(settings: list[str]) -> dict[str, dict[str, str]]:
+    """``["generator.epochs=5", ...]`` -> ``{"generator": {"epochs": "5"}}``, each checked."""
+    parsed: dict[str, dict[str, str]] = {}
+    for setting in settings:
+        key, sep, value = setting.partition("=")
+        stage, dot, option = key.strip().partition(".")
+        if not sep or not dot or not option:
+            raise ConfigError(f"--set {setting!r}: expected STAGE.OPTION=VALUE, e.g. generator.epochs=5")
+        if stage not in STAGES:
+            raise ConfigError(f"--set {setting!r}: unknown stage {stage!r} (stages: {', '.join(STAGES)})")
+        parsed.setdefault(stage, {})[option] = value.strip()
+    return parsed
+
+
+def resolve_config(config: PipelineConfig, registry: Registry, settings: Mapping[str, Mapping[str, str]]) -> dict:
+    """Validate every stage's component and options before any work; return the full resolved config."""
+    from genrec.contracts import MODALITIES
+
+    for stage, options in settings.items():
+        spec = getattr(config, stage)
+        if spec is None:
+            raise ConfigError(f"--set {stage}.…: recipe {config.recipe!r} has no {stage} stage")
+        spec.options.update(options)
+    if config.fuser is not None:
+        fuser_cls = registry.get("fuser", config.fuser.name).load()
+        requires = tuple(getattr(fuser_cls, "requires", ()))
+        if "semantic" not in requires:
+            config.embedder = None
+        if "collaborative" not in requires:
+            config.collaborative = None
+        for modality in requires:
+            if modality not in MODALITIES:
+                raise ConfigError(f"fuser {config.fuser.name!r} requires unknown modality {modality!r}")
+            if getattr(config, "embedder" if modality == "semantic" else "collaborative") is None:
+                flag = "--embedder" if modality == "semantic" else "--collaborative-embedder"
+                raise ConfigError(f"fuser {config.fuser.name!r} needs a {modality} embedder ({flag})")
+    resolved: dict[str, Any] = {}
+    for stage, spec in config.stages().items():
+        kind = KIND_OF_STAGE.get(stage, stage)
+        component = registry.get(kind, spec.name)
+        spec.options = component.validate(spec.options, where=f"{stage} {spec.name!r}")
+        if stage in ("embedder", "collaborative"):
+            expected = "semantic" if stage == "embedder" else "collaborative"
+            modality = getattr(component.load(), "modality", None)
+            if modality not in (expected, None):
+                flag = "--embedder" if stage == "embedder" else "--collaborative-embedder"
+                raise ConfigError(f"{flag} {spec.name!r} is a {modality} embedder; a {expected} one is needed")
+        resolved[stage] = {"name": spec.name, "options": {**component.defaults(), **spec.options}}
+    generator_cls = registry.get("generator", config.generator.name).load()
+    if getattr(generator_cls, "uses_codes", True) and (config.quantizer is None or config.fuser is None):
+        raise ConfigError(f"generator {config.generator.name!r} needs codes: give --fuser and --quantizer")
+    return {
+        "recipe": config.recipe,
+        "data": config.data,
+        "seed": config.seed,
+        "max_history": config.max_history,
+        "device": config.device,
+        "force": config.force,
+        "stages": resolved,
+        **({"notes": config.notes} if config.notes else {}),
+    }
+
+
+def pick_device(preference: str = "auto") -> str:
+    if preference != "auto":
+        return preference
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _save_embeddings(directory: Path, embeddings: ItemEmbeddings) -> None:
+    views = {f"view_{name}": np.asarray(v, dtype=np.float32) for name, v in embeddings.views.items()}
+    save_arrays(
+        directory / "embeddings.npz",
+        vectors=np.asarray(embeddings.vectors, dtype=np.float32),
+        item_ids=embeddings.item_ids,
+        **views,
+    )
+    (directory / "info.json").write_text(json.dumps({"modality": embeddings.modality, "views": list(embeddings.views)}))
+
+
+def _load_embeddings(directory: Path) -> ItemEmbeddings:
+    arrays = load_arrays(directory / "embeddings.npz")
+    info = json.loads((directory / "info.json").read_text())
+    views = {name: arrays[f"view_{name}"] for name in info["views"]}
+    embeddings = ItemEmbeddings(arrays["vectors"], modality=info["modality"], views=views)
+    if not np.array_equal(arrays["item_ids"], embeddings.item_ids):
+        raise ConfigError(f"{directory}: stored item ids do not match the dataset's 1..n numbering")
+    return embeddings
+
+
+class Pipeline:
+    def __init__(self, config: PipelineConfig, registry: Registry):
+        self.config = config
+        self.registry = registry
+        self.timings: dict[str, float] = {}
+        self.reused: dict[str, dict[str, Any]] = {}
+        self.fresh = False  # rebuild every stage instead of reusing the store's
+
+    def _build(self, stage: str) -> Any:
+        spec = getattr(self.config, stage)
+        return self.registry.create(KIND_OF_STAGE.get(stage, stage), spec.name, **spec.options)
+
+    def _manifest(self, stage: str, inputs: Mapping[str, str]) -> dict[str, Any]:
+        spec = getattr(self.config, stage)
+        component = self.registry.get(KIND_OF_STAGE.get(stage, stage), spec.name)
+        return {
+            "component": spec.name,
+            "plugin": component.plugin,
+            "options": {**component.defaults(), **spec.options},
+            "inputs": dict(inputs),
+            "seed": self.config.seed,
+        }
+
+    def _stage(self, stage: str, inputs: Mapping[str, str], build: Any) -> tuple[Path, str]:
+        from genrec.training import seed_everything
+
+        started = time.perf_counter()
+        manifest = self._manifest(stage, inputs)
+        key_preview = self.store.stage_key(stage, manifest)
+        workdir = self.store.root / stage / f".work-{key_preview}"
+
+        def run(tmp: Path) -> None:
+            seed_everything(self.config.seed)
+            self.data.workdir = workdir
+            build(tmp)
+
+        log(f"[bold]{stage}[/bold]: {getattr(self.config, stage).name}")
+        if self.fresh:
+            import shutil
+
+            shutil.rmtree(self.store.path_for(stage, key_preview), ignore_errors=True)
+            shutil.rmtree(workdir, ignore_errors=True)
+        artifact = self.store.stage(stage, manifest, run)
+        if not artifact.reused and workdir.exists():
+            import shutil
+
+            shutil.rmtree(workdir, ignore_errors=True)
+        self.timings[stage] = round(time.perf_counter() - started, 2)
+        self.reused[stage] = {"key": artifact.key, "reused": artifact.reused, "path": str(artifact.path)}
+        if artifact.reused:
+            log(f"{stage}: reused {artifact.path}")
+        return artifact.path, artifact.key
+
+    def prepare(self) -> dict[str, Any]:
+        """Validate the config, load the data and open the store; returns the resolved config."""
+        from genrec.data.resolve import load_dataset
+        from genrec.protocol import leave_one_out
+
+        config = self.config
+        self.resolved = resolve_config(config, self.registry, {})
+        self.run_dir = Path(config.run_dir or default_run_dir(self.resolved))
+        self.store = ArtifactStore(config.store_dir or self.run_dir.parent / "store")
+        started = time.perf_counter()
+        self.dataset = load_dataset(config.data)
+        self.split = leave_one_out(self.dataset, config.max_history)
+        self.data = RecData(self.dataset, self.split, seed=config.seed, device=pick_device(config.device))
+        self.data_key = {"data": self.dataset.fingerprint, "max_history": config.max_history}
+        self.timings["data"] = round(time.perf_counter() - started, 2)
+        return self.resolved
+
+    def embed(self) -> tuple[dict[str, ItemEmbeddings], dict[str, str]]:
+        """The semantic and collaborative embeddings the fuser needs, with their artifact keys."""
+        embeddings: dict[str, ItemEmbeddings] = {}
+        keys: dict[str, str] = {}
+        for stage, modality in (("embedder", "semantic"), ("collaborative", "collaborative")):
+            if getattr(self.config, stage) is None:
+                continue
+
+            def build(tmp: Path, stage: str = stage) -> None:
+                _save_embeddings(tmp, self._build(stage).embed(self.data))
+
+            path, keys[modality] = self._stage(stage, self.data_key, build)
+            embeddings[modality] = _load_embeddings(path)
+        return embeddings, keys
+
+    def fuse(self) -> tuple[ItemEmbeddings, str, dict[str, ItemEmbeddings]]:
+        embeddings, keys = self.embed()
+
+        def build(tmp: Path) -> None:
+            _save_embeddings(tmp, self._build("fuser").fuse(self.data, embeddings))
+
+        path, key = self._stage("fuser", {**self.data_key, **keys}, build)
+        return _load_embeddings(path), key, embeddings
+
+    def quantize(self, fused: ItemEmbeddings, fused_key: str) -> tuple[ItemCodes, dict[str, Any], str]:
+        from genrec.codes import check_collapse, code_stats, disambiguate
+
+        def build(tmp: Path) -> None:
+            quantizer = self._build("quantizer")
+            raw = quantizer.fit(fused.vectors).encode(fused.vectors)
+            sizes = tuple(int(s) for s in quantizer.codebook_sizes)
+            check_collapse(raw, sizes, force=self.config.force)
+            unique = disambiguate(raw, sizes)
+            save_arrays(tmp / "codes.npz", raw=raw, codes=unique.codes, sizes=np.asarray(unique.codebook_sizes))
+            (tmp / "stats.json").write_text(json.dumps(code_stats(raw, sizes), indent=2))
+
+        path, key = self._stage("quantizer", {"fused": fused_key}, build)
+        arrays = load_arrays(path / "codes.npz")
+        codes = ItemCodes(arrays["codes"], tuple(int(s) for s in arrays["sizes"]))
+        stats = json.loads((path / "stats.json").read_text())
+        log(
+            f"codes: {codes.levels} levels {codes.codebook_sizes}, collision rate "
+            f"{stats.get('collision_rate', float('nan')):.3f}"
+        )
+        return codes, stats, key
+
+    def run(self) -> dict[str, Any]:
+        from genrec.evaluation import evaluate, most_popular
+
+        config = self.config
+        self.prepare()
+        split, dataset = self.split, self.dataset
+        codes: ItemCodes | None = None
+        stats: dict[str, Any] = {}
+        aux_losses: list[Any] = []
+        upstream: dict[str, str] = {k: str(v) for k, v in self.data_key.items()}
+        if config.fuser is not None and config.quantizer is not None:
+            fused, fused_key, _ = self.fuse()
+            codes, stats, codes_key = self.quantize(fused, fused_key)
+            aux_losses = auxiliary_losses_of(self._build("fuser"), fused) + auxiliary_losses_of(
+                self._build("quantizer"), fused
+            )
+            upstream = {"codes": codes_key, "fused": fused_key}
+
+        def build_generator(tmp: Path) -> None:
+            generator = self._build("generator")
+            fit_started = time.perf_counter()
+            generator.fit(self.data, codes, aux_losses)
+            fit_seconds = time.perf_counter() - fit_started
+            eval_started = time.perf_counter()
+            valid = evaluate(generator.recommend, split.valid_histories, split.valid_targets)
+            test = evaluate(generator.recommend, split.test_histories, split.test_targets)  # once, at the end
+            (tmp / "metrics.json").write_text(
+                json.dumps(
+                    {
+                        "valid": valid,
+                        "test": test,
+                        "fit_seconds": round(fit_seconds, 2),
+                        "evaluate_seconds": round(time.perf_counter() - eval_started, 2),
+                    },
+                    indent=2,
+                )
+            )
+
+        aux_names = [getattr(a, "name", type(a).__name__) for a in aux_losses]
+        generator_path, _ = self._stage("generator", {**upstream, "aux_losses": ",".join(aux_names)}, build_generator)
+        metrics = json.loads((generator_path / "metrics.json").read_text())
+        popular = evaluate(most_popular(split.train, dataset.n_items), split.test_histories, split.test_targets)
+
+        results = {
+            "recipe": config.recipe,
+            "data": {**dataset.stats(), "fingerprint": dataset.fingerprint},
+            "valid": metrics["valid"],
+            "test": metrics["test"],
+            "baselines": {"most_popular": {"test": popular}},
+            "protocol": split.record(),
+            "config": self.resolved,
+            "timings": {
+                **self.timings,
+                "generator_fit": metrics["fit_seconds"],
+                "evaluate": metrics["evaluate_seconds"],
+            },
+            "codes": stats,
+            "stages": self.reused,
+            "auxiliary_losses": aux_names,
+            "genrec_version": _version(),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        atomic_write_json(self.run_dir / "results.json", results)
+        results["run_dir"] = str(self.run_dir)
+        return results
+
+
+def _version() -> str:
+    from genrec import __version__
+
+    return __version__
+
+
+def default_run_dir(resolved: Mapping[str, Any]) -> Path:
+    """``./runs/<recipe>-<data>-seed<seed>-<hash>``: the same command maps to the same directory."""
+    from genrec.artifacts import digest
+
+    data = Path(str(resolved["data"])).name
+    return Path("runs") / f"{resolved['recipe']}-{data}-seed{resolved['seed']}-{digest(resolved)[:8]}"
+
+
+def print_results(results: Mapping[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{results['recipe']} on {results['data']['name']}")
+    table.add_column("split")
+    metric_names = list(results["test"])
+    for name in metric_names:
+        table.add_column(name, justify="right")
+    for split in ("valid", "test"):
+        table.add_row(split, *(f"{results[split][m]:.4f}" for m in metric_names))
+    table.add_row(
+        "most popular (test)", *(f"{results['baselines']['most_popular']['test'][m]:.4f}" for m in metric_names)
+    )
+    console.print(table)
+    timing = ", ".join(f"{k} {v:.1f}s" for k, v in results["timings"].items())
+    console.print(f"timings: {timing}")
+    console.print(f"results: {Path(results['run_dir']) / 'results.json'}")
+
+
+def config_dict(config: PipelineConfig) -> dict[str, Any]:
+    return asdict(config)

@@ -1,0 +1,114 @@
+"""Recipes: named pipelines with their own defaults, exposed as ``genrec recipe NAME``.
+
+A recipe module calls :func:`recipe_command` with its stage defaults (component names and options) and
+registers the returned function as a ``recipe`` component. Every stage stays swappable from the CLI
+(``--embedder``, ``--fuser``, ``--quantizer``, ``--generator``, ``--set STAGE.OPTION=VALUE``); options
+are validated before any training starts.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from genrec.pipeline import Pipeline, PipelineConfig, StageSpec, parse_settings, print_results, resolve_config
+
+Adjust = Callable[[PipelineConfig, dict[str, Any]], None]
+
+
+def _option(default: Any, *flags: str, help: str) -> Any:
+    return typer.Option(default, *flags, help=help)
+
+
+def _common_parameters(stages: Mapping[str, str | None]) -> list[inspect.Parameter]:
+    def p(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+        return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+    params = [p("data", str, _option("demo", "--data", help="Dataset: demo, beauty, sports, toys, or a directory."))]
+    flags = {
+        "embedder": ("--embedder", "Semantic embedder (genrec list --kind embedder)."),
+        "collaborative": ("--collaborative-embedder", "Collaborative embedder, used when the fuser needs one."),
+        "fuser": ("--fuser", "Fuser."),
+        "quantizer": ("--quantizer", "Quantizer."),
+        "generator": ("--generator", "Generator."),
+    }
+    for stage, (flag, text) in flags.items():
+        if stage in stages:
+            params.append(p(stage, str | None, _option(stages[stage], flag, help=text)))
+    params += [
+        p(
+            "set",
+            list[str] | None,
+            _option(None, "--set", help="STAGE.OPTION=VALUE, e.g. generator.epochs=5 (repeatable)."),
+        ),
+        p("seed", int, _option(0, "--seed", help="Random seed for every stage.")),
+        p("max_history", int, _option(20, "--max-history", help="Most recent items in a history.")),
+        p("device", str, _option("auto", "--device", help="auto, cpu, cuda, cuda:1, ...")),
+        p("run_dir", Path | None, _option(None, "--run-dir", help="Run directory (default ./runs/<recipe>-...).")),
+        p("store_dir", Path | None, _option(None, "--store-dir", help="Artifact store (default <run dir>/../store).")),
+        p("force", bool, _option(False, "--force", help="Quantize even if a codebook collapses.")),
+        p("resume", bool, _option(True, "--resume/--no-resume", help="Reuse finished stages and checkpoints.")),
+        p("print_config", bool, _option(False, "--print-config", help="Print the resolved config and exit.")),
+    ]
+    return params
+
+
+def recipe_command(
+    name: str,
+    stages: Mapping[str, str | None],
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    extra: list[inspect.Parameter] | None = None,
+    adjust: Adjust | None = None,
+    doc: str = "",
+) -> Callable[..., None]:
+    """Build the Typer command of a recipe with the given stage defaults.
+
+    ``stages`` maps stage -> default component name (stages absent here do not exist in the recipe);
+    ``options`` gives default options per stage; ``extra`` adds recipe-specific flags, which
+    ``adjust(config, flags)`` applies to the config before validation.
+    """
+    stage_options = {stage: dict(opts) for stage, opts in (options or {}).items()}
+    extra = extra or []
+
+    def command(**kwargs: Any) -> None:
+        from genrec.plugins import get_registry
+
+        flags = {p.name: kwargs.pop(p.name) for p in extra}
+        specs = {
+            stage: StageSpec(kwargs[stage], dict(stage_options.get(stage, {}))) for stage in stages if kwargs.get(stage)
+        }
+        config = PipelineConfig(
+            recipe=name,
+            data=kwargs["data"],
+            seed=kwargs["seed"],
+            max_history=kwargs["max_history"],
+            device=kwargs["device"],
+            force=kwargs["force"],
+            run_dir=kwargs["run_dir"],
+            store_dir=kwargs["store_dir"],
+            **specs,
+        )
+        if kwargs["max_history"] < 1:
+            raise typer.BadParameter("must be >= 1", param_hint="--max-history")
+        if adjust is not None:
+            adjust(config, flags)
+        registry = get_registry()
+        resolved = resolve_config(config, registry, parse_settings(kwargs["set"] or []))
+        if kwargs["print_config"]:
+            typer.echo(json.dumps(resolved, indent=2, default=str))
+            return
+        pipeline = Pipeline(config, registry)
+        if not kwargs["resume"]:
+            pipeline.fresh = True
+        results = pipeline.run()
+        print_results(results)
+
+    command.__signature__ = inspect.Signature(_common_parameters(stages) + extra)  # type: ignore[attr-defined]
+    command.__doc__ = doc or f"Run the {name} recipe."
+    command.__name__ = name.replace("-", "_")
+    return command
