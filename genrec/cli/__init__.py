@@ -29,13 +29,11 @@ def main() -> None:
         sys.exit(130)
     except SystemExit:
         raise
-    except Exception as error:  # click's usage errors and aborts
-        import click
-
-        if isinstance(error, click.exceptions.ClickException):
+    except Exception as error:  # usage errors and aborts of Typer's click (vendored or not)
+        if callable(getattr(error, "show", None)) and isinstance(getattr(error, "exit_code", None), int):
             error.show()
             sys.exit(error.exit_code)
-        if isinstance(error, click.exceptions.Abort):
+        if type(error).__name__ == "Abort":
             sys.exit(1)
         raise
 

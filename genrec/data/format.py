@@ -24,18 +24,24 @@ ITEMS = "items.jsonl"
 TEXT_FIELDS = ("title", "brand", "description", "idgenrec_text")
 
 
-def read_items(path: Path) -> list[dict[str, Any]]:
-    by_id: dict[int, dict[str, Any]] = {}
+def _read_lines(path: Path) -> list[str]:
+    """The lines of a UTF-8 text file; a decoding error names the line it is on."""
     try:
-        handle = path.open(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as error:
         raise DataError(path, f"cannot read: {error.strerror or error}") from None
-    with handle:
-        try:
-            lines = list(handle)
-        except UnicodeDecodeError as error:
-            raise DataError(path, f"not UTF-8 text ({error.reason})") from None
-    for number, line in enumerate(lines, start=1):
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise DataError(path, f"not UTF-8 text ({error.reason})", line) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def read_items(path: Path) -> list[dict[str, Any]]:
+    by_id: dict[int, dict[str, Any]] = {}
+    lines_of: dict[int, int] = {}
+    for number, line in enumerate(_read_lines(path), start=1):
         if not line.strip():
             continue
         try:
@@ -54,43 +60,40 @@ def read_items(path: Path) -> list[dict[str, Any]]:
         for name in TEXT_FIELDS:
             value = record.get(name)
             if value is not None and not isinstance(value, str):
-                raise DataError(path, f"{name!r} must be a string or null, got {type(value).__name__}", number)
+                kind = type(value).__name__
+                raise DataError(path, f"{name!r} must be a string or null, got {kind}", number)
         categories = record.get("categories")
         if categories is not None and (
             not isinstance(categories, list) or not all(isinstance(c, str) for c in categories)
         ):
             raise DataError(path, "'categories' must be a list of strings or null", number)
         by_id[item_id] = record
+        lines_of[item_id] = number
     if not by_id:
         raise DataError(path, "no items")
     n_items = max(by_id)
     if len(by_id) != n_items:
         missing = next(i for i in range(1, n_items + 1) if i not in by_id)
-        raise DataError(path, f"item ids must be contiguous 1..{n_items}; item_id {missing} is missing")
+        raise DataError(
+            path,
+            f"item ids must be contiguous 1..{len(by_id)}: {missing} is missing but {n_items} is used",
+            lines_of[n_items],
+        )
     return [by_id[i] for i in range(1, n_items + 1)]
 
 
 def read_interactions(path: Path, n_items: int) -> list[np.ndarray]:
     sequences: list[np.ndarray] = []
     seen_users: dict[int, int] = {}
-    try:
-        handle = path.open(encoding="utf-8")
-    except OSError as error:
-        raise DataError(path, f"cannot read: {error.strerror or error}") from None
-    with handle:
-        try:
-            lines = list(handle)
-        except UnicodeDecodeError as error:
-            raise DataError(path, f"not UTF-8 text ({error.reason})") from None
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(_read_lines(path), start=1):
         fields = line.split()
         if not fields:
             continue
-        try:
-            ids = [int(field) for field in fields]
-        except ValueError:
-            bad = next(f for f in fields if not f.lstrip("-").isdigit())
-            raise DataError(path, f"ids must be integers, got {bad!r}", number) from None
+        # Plain ASCII decimals only: int() would also take "1_000", "+5" or non-ASCII digits.
+        bad = next((f for f in fields if not (f.isascii() and f.lstrip("-").isdigit())), None)
+        if bad is not None:
+            raise DataError(path, f"ids must be integers, got {bad!r}", number)
+        ids = [int(field) for field in fields]
         user, items = ids[0], ids[1:]
         if user < 1:
             raise DataError(path, f"user id must be >= 1, got {user}", number)
@@ -101,9 +104,8 @@ def read_interactions(path: Path, n_items: int) -> list[np.ndarray]:
             raise DataError(path, f"user {user} has an empty history", number)
         bad_items = [i for i in items if i < 1 or i > n_items]
         if bad_items:
-            raise DataError(
-                path, f"user {user}: unknown item id {bad_items[0]} (items.jsonl has ids 1..{n_items})", number
-            )
+            known = f"items.jsonl has ids 1..{n_items}"
+            raise DataError(path, f"user {user}: unknown item id {bad_items[0]} ({known})", number)
         sequences.append(np.asarray(items, dtype=np.int64))
     if not sequences:
         raise DataError(path, "no users")

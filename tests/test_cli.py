@@ -1,0 +1,93 @@
+"""The command line: help, listing, datasets, option validation — clear errors, never a traceback."""
+
+import json
+
+import pytest
+
+from conftest import run_genrec
+
+
+def _assert_clean_failure(result, *fragments: str) -> None:
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output, output
+    for fragment in fragments:
+        assert fragment in output, output
+
+
+def test_help_lists_the_command_groups():
+    result = run_genrec("--help")
+    assert result.returncode == 0
+    for command in ("list", "plugins", "data", "recipe", "analyze"):
+        assert command in result.stdout
+
+
+def test_list_filters_by_kind():
+    result = run_genrec("list", "--kind", "recipe", "--json")
+    kinds = {c["kind"] for c in json.loads(result.stdout)["components"]}
+    assert kinds == {"recipe"}
+    _assert_clean_failure(run_genrec("list", "--kind", "widget"), "--kind", "widget")
+
+
+def test_data_stats_on_demo():
+    result = run_genrec("data", "stats", "demo", "--json")
+    stats = json.loads(result.stdout)
+    assert stats["users"] == 600 and stats["items"] == 320 and stats["interactions"] > 3000
+
+
+def test_malformed_dataset_names_file_and_line(tmp_path):
+    (tmp_path / "items.jsonl").write_text('{"item_id": 1, "title": "a"}\n{"item_id": 2, "title": "b"\n')
+    (tmp_path / "interactions.txt").write_text("1 1 2\n")
+    _assert_clean_failure(run_genrec("data", "stats", str(tmp_path)), "items.jsonl:2", "broken JSON")
+    (tmp_path / "items.jsonl").write_text('{"item_id": 1}\n{"item_id": 2}\n')
+    (tmp_path / "interactions.txt").write_text("1 1 2\n2 2 x\n")
+    _assert_clean_failure(run_genrec("data", "stats", str(tmp_path)), "interactions.txt:2", "'x'")
+
+
+def test_unknown_dataset_says_where_it_looked(tmp_path):
+    result = run_genrec("data", "stats", "beauty", env={"GENREC_DATA_DIR": str(tmp_path), "GENREC_CACHE_DIR": str(tmp_path)})
+    _assert_clean_failure(result, "beauty", "GENREC_DATA_DIR", "genrec data prepare beauty")
+
+
+def test_recipe_prints_its_resolved_config():
+    result = run_genrec("recipe", "prorec", "--print-config", "--set", "generator.epochs=3")
+    assert result.returncode == 0, result.stderr
+    config = json.loads(result.stdout)
+    stages = config["stages"]
+    assert stages["fuser"]["name"] == "prorec-align" and stages["quantizer"]["name"] == "prorec-distill"
+    assert stages["generator"]["options"]["epochs"] == 3
+    assert "collaborative" not in stages  # prorec-align trains its own collaborative model
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["--set", "generator.bogus=1"], ["bogus", "generator"]),
+        (["--set", "generator.epochs=many"], ["epochs", "many"]),
+        (["--set", "nonsense"], ["STAGE.OPTION=VALUE"]),
+        (["--set", "decoder.beam=3"], ["unknown stage 'decoder'"]),
+        (["--quantizer", "nope"], ["unknown quantizer 'nope'", "rkmeans"]),
+        (["--max-history", "0"], ["--max-history"]),
+        (["--seed", "abc"], ["--seed"]),
+    ],
+)
+def test_bad_recipe_options_fail_before_training(args, fragments):
+    _assert_clean_failure(run_genrec("recipe", "tiger", "--print-config", *args), *fragments)
+
+
+def test_prorec_ablation_flags_are_checked():
+    _assert_clean_failure(run_genrec("recipe", "prorec", "--concat", "--semantic-only", "--print-config"), "--concat")
+    result = run_genrec("recipe", "prorec", "--no-distill", "--print-config")
+    options = json.loads(result.stdout)["stages"]["quantizer"]["options"]
+    assert options["collaborative_weight"] == 0 and options["semantic_weight"] == 0
+    result = run_genrec("recipe", "prorec", "--collaborative-only", "--print-config")
+    stages = json.loads(result.stdout)["stages"]
+    assert stages["fuser"]["name"] == "collaborative" and "embedder" not in stages
+
+
+@pytest.mark.slow
+def test_beauty_stats_match_the_published_counts(shared_data):
+    result = run_genrec("data", "stats", "beauty", env={"GENREC_DATA_DIR": str(shared_data)})
+    assert result.returncode == 0, result.stderr
+    for figure in ("22,363", "12,101", "198,502"):
+        assert figure in result.stdout
