@@ -14,8 +14,19 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 def pip_install_target(source: Path, target: Path) -> Path:
     """Install a plugin package with pip into ``target`` (no index, no network), as a user would."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index",
-         "--target", str(target), str(source)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(source),
+        ],
         check=True,
         capture_output=True,
     )

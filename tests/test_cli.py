@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from conftest import run_genrec
 
 
@@ -45,7 +44,9 @@ def test_malformed_dataset_names_file_and_line(tmp_path):
 
 
 def test_unknown_dataset_says_where_it_looked(tmp_path):
-    result = run_genrec("data", "stats", "beauty", env={"GENREC_DATA_DIR": str(tmp_path), "GENREC_CACHE_DIR": str(tmp_path)})
+    result = run_genrec(
+        "data", "stats", "beauty", env={"GENREC_DATA_DIR": str(tmp_path), "GENREC_CACHE_DIR": str(tmp_path)}
+    )
     _assert_clean_failure(result, "beauty", "GENREC_DATA_DIR", "genrec data prepare beauty")
 
 
