@@ -35,7 +35,7 @@ def pip_install_target(source: Path, target: Path) -> Path:
 
 def run_genrec(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 600):
     """Run the installed ``genrec`` command in a subprocess."""
-    full_env = {**os.environ, **(env or {})}
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run(
         [sys.executable, "-c", "from genrec.cli import main; main()", *args],
         capture_output=True,
@@ -44,6 +44,17 @@ def run_genrec(*args: str, env: dict[str, str] | None = None, cwd: Path | None =
         cwd=cwd,
         timeout=timeout,
     )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_thread_per_worker():
+    """Tests run on 2 cores with 2 workers: more threads per process only oversubscribe the cores."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture

@@ -1,0 +1,321 @@
+"""``prorec-align``: PRORec's first stage, cross-modality knowledge alignment.
+
+A sequential collaborative model (SASRec by default, a DIN-style target-attention model as the option)
+learns item ID embeddings ``E_C`` on next-item prediction while an in-batch InfoNCE loss pulls each item's
+``E_C[i]`` towards its adapted semantic embedding ``A(E_S[i])``:
+
+    L1 = L_next_item + align_weight * L_infonce
+
+The items aligned at each step are, by default, the distinct items of the training batch (its targets and
+its history items), so every step contrasts a few thousand items that co-occur in real sequences; with
+``align_items="uniform"`` the same number of items is drawn uniformly from the whole catalogue instead,
+which also reaches items seen rarely in training. Model selection is by validation NDCG@10 of the
+collaborative model's own full-catalogue next-item ranking.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from genrec_plugins.prorec.adaptation import AdaptationLayer
+from genrec_plugins.prorec.losses import info_nce
+from torch import nn
+
+from genrec.artifacts import digest
+from genrec.contracts import ItemEmbeddings, RecData
+from genrec.errors import ConfigError
+from genrec.evaluation import rank_metrics
+from genrec.training import TrainConfig, TrainResult, seed_everything, train
+
+log = logging.getLogger("genrec.prorec")
+
+DIN_NEGATIVES = 1024  # uniformly sampled negatives per training batch of the DIN-style model
+SCORE_CHUNK = 2048  # candidate items scored at once by the DIN-style model
+
+
+class TargetAttention(nn.Module):
+    """A DIN-style model: the user's interest is pooled from the history with attention to the target.
+
+    For a candidate item ``v`` and history items ``h_1..h_L`` (with a recency position embedding),
+    ``score(v) = sum_j softmax_j(q(v) . k(h_j) / sqrt(d)) * (o(h_j) . e_v) + b_v``: DIN's target
+    attention with a dot-product attention unit instead of DIN's MLP unit, so that the whole catalogue can
+    be ranked in one batched product. It trains with a sampled softmax over the batch's targets plus
+    ``DIN_NEGATIVES`` uniform negatives, and ranks the full catalogue at validation.
+    """
+
+    def __init__(self, n_items: int, dim: int = 64, dropout: float = 0.3, max_len: int = 20):
+        super().__init__()
+        self.n_items = n_items
+        self.item_embedding = nn.Embedding(n_items + 1, dim, padding_idx=0)
+        self.position = nn.Embedding(max_len, dim)
+        self.query = nn.Linear(dim, dim)
+        self.key = nn.Linear(dim, dim)
+        self.value = nn.Linear(dim, dim)
+        self.item_bias = nn.Embedding(n_items + 1, 1)
+        self.dropout = nn.Dropout(dropout)
+        nn.init.normal_(self.item_embedding.weight, std=dim**-0.5)
+        nn.init.normal_(self.position.weight, std=dim**-0.5)
+        nn.init.zeros_(self.item_bias.weight)
+        with torch.no_grad():
+            self.item_embedding.weight[0].zero_()
+
+    def score(self, histories: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+        """(B, L) histories, (C,) candidate ids -> (B, C) scores."""
+        histories = histories[:, -len(self.position.weight) :]
+        mask = histories > 0
+        length = histories.shape[1]
+        positions = self.position.weight[-length:]  # the most recent item gets the last position
+        states = self.dropout(self.item_embedding(histories) + positions) * mask.unsqueeze(-1)
+        targets = self.item_embedding(candidates)
+        attention = torch.einsum("bld,cd->bcl", self.key(states), self.query(targets)) / math.sqrt(targets.shape[1])
+        attention = attention.masked_fill(~mask.unsqueeze(1), -1e4).softmax(-1) * mask.unsqueeze(1)
+        agreement = torch.einsum("bld,cd->bcl", self.value(states), targets)
+        return (attention * agreement).sum(-1) + self.item_bias(candidates).squeeze(-1)
+
+    def next_item_loss(self, histories: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        negatives = torch.randint(1, self.n_items + 1, (DIN_NEGATIVES,), device=targets.device)
+        candidates, inverse = torch.unique(torch.cat([targets, negatives]), return_inverse=True)
+        return F.cross_entropy(self.score(histories, candidates), inverse[: len(targets)])
+
+    def full_scores(self, histories: torch.Tensor) -> torch.Tensor:
+        """(B, n_items + 1) scores, column 0 (padding) included."""
+        items = torch.arange(self.n_items + 1, device=histories.device)
+        chunks = [items[start : start + SCORE_CHUNK] for start in range(0, len(items), SCORE_CHUNK)]
+        return torch.cat([self.score(histories, chunk) for chunk in chunks], 1)
+
+
+class AlignmentModel(nn.Module):
+    """The collaborative model, the adaptation layer, and the (fixed) semantic embeddings."""
+
+    def __init__(self, collaborative: nn.Module, semantic: np.ndarray, dim: int):
+        super().__init__()
+        self.collaborative = collaborative
+        self.adapter = AdaptationLayer(semantic.shape[1], dim)
+        padded = np.concatenate([np.zeros((1, semantic.shape[1]), np.float32), semantic.astype(np.float32)])
+        # Not persistent: the inputs are rebuilt from the fuser's input, not stored in every checkpoint.
+        self.register_buffer("semantic", torch.from_numpy(padded), persistent=False)
+
+    def adapted(self, items: torch.Tensor) -> torch.Tensor:
+        return self.adapter(self.semantic[items])
+
+    def full_scores(self, histories: torch.Tensor) -> torch.Tensor:
+        model = self.collaborative
+        if hasattr(model, "full_scores"):
+            return model.full_scores(histories)
+        return model.logits(model.encode(histories))
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto``: CUDA when available, else CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as error:
+        raise ConfigError(f"fuser 'prorec-align' option 'device': {device!r} is not a torch device") from error
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("fuser 'prorec-align' option 'device': CUDA was asked for but is not available")
+    return resolved
+
+
+def _batches(
+    inputs: np.ndarray, targets: np.ndarray, batch_size: int, seed: int, epoch: int, device: torch.device
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Shuffled batches in an order fixed by (seed, epoch), so a resumed run sees the same ones."""
+    order = np.random.default_rng([seed, epoch]).permutation(len(inputs))
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        x, y = inputs[rows], targets[rows]
+        if y.ndim == 2:  # per-position windows: drop the columns that are padding in every row
+            first = int(np.argmax((x != 0).any(axis=0)))
+            x, y = x[:, first:], y[:, first:]
+        yield torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+
+
+class ProrecAlign:
+    """PRORec stage 1: jointly train a collaborative model and align it with adapted text embeddings."""
+
+    requires: ClassVar[tuple[str, ...]] = ("semantic",)
+
+    def __init__(
+        self,
+        dim: int = 64,
+        layers: int = 2,
+        heads: int = 2,
+        dropout: float = 0.3,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        batch_size: int = 128,
+        epochs: int = 200,
+        patience: int = 10,
+        temperature: float = 0.1,
+        align_weight: float = 0.1,
+        align_items: Literal["batch", "uniform"] = "batch",
+        integrated: Literal["collaborative", "concat"] = "collaborative",
+        collaborative_model: Literal["sasrec", "din"] = "sasrec",
+        seed: int | None = None,
+        device: str = "auto",
+    ):
+        checks = {
+            "dim": dim > 0,
+            "layers": layers > 0,
+            "heads": heads > 0 and dim % heads == 0,
+            "dropout": 0 <= dropout < 1,
+            "lr": lr > 0,
+            "weight_decay": weight_decay >= 0,
+            "batch_size": batch_size > 0,
+            "epochs": epochs > 0,
+            "patience": patience > 0,
+            "temperature": temperature > 0,
+            "align_weight": align_weight >= 0,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                hint = f" (dim={dim} must be divisible by heads)" if name == "heads" else ""
+                raise ConfigError(f"fuser 'prorec-align': bad value for option {name!r}: {locals()[name]!r}{hint}")
+        for name, value, choices in (
+            ("align_items", align_items, ("batch", "uniform")),
+            ("integrated", integrated, ("collaborative", "concat")),
+            ("collaborative_model", collaborative_model, ("sasrec", "din")),
+        ):
+            if value not in choices:
+                raise ConfigError(f"fuser 'prorec-align': option {name!r} must be one of {choices}, got {value!r}")
+        self.dim, self.layers, self.heads, self.dropout = dim, layers, heads, dropout
+        self.lr, self.weight_decay, self.batch_size = lr, weight_decay, batch_size
+        self.epochs, self.patience = epochs, patience
+        self.temperature, self.align_weight, self.align_items = temperature, align_weight, align_items
+        self.integrated, self.collaborative_model = integrated, collaborative_model
+        self.seed, self.device = seed, device
+        self.model: AlignmentModel | None = None
+        self.result: TrainResult | None = None
+        self.log: Callable[[str], None] | None = None  # progress lines; None = the "genrec.prorec" logger
+
+    def options(self) -> dict[str, Any]:
+        """The options that shape the trained weights (not epochs, patience or device)."""
+        names = ("dim", "layers", "heads", "dropout", "lr", "weight_decay", "batch_size", "temperature",
+                 "align_weight", "align_items", "collaborative_model")
+        return {name: getattr(self, name) for name in names}
+
+    def _build_collaborative(self, n_items: int, max_len: int) -> nn.Module:
+        if self.collaborative_model == "din":
+            return TargetAttention(n_items, self.dim, self.dropout, max_len)
+        from genrec_plugins.sasrec.model import SASRec
+
+        return SASRec(n_items, self.dim, self.layers, self.heads, self.dropout, max_len)
+
+    def _training_data(self, data: RecData) -> tuple[np.ndarray, np.ndarray]:
+        if self.collaborative_model == "din":
+            return data.split.training_examples()  # one target per history
+        from genrec_plugins.sasrec.batches import training_windows
+
+        return training_windows(data.split.train, data.split.max_history)  # every position predicts
+
+    def _alignment_items(self, histories: torch.Tensor, targets: torch.Tensor, n_items: int) -> torch.Tensor:
+        items = torch.unique(torch.cat([targets[targets > 0], histories[histories > 0]]))
+        if self.align_items == "uniform":
+            items = torch.randperm(n_items, device=targets.device)[: len(items)] + 1
+        return items
+
+    def fuse(self, data: RecData, embeddings: Mapping[str, ItemEmbeddings]) -> ItemEmbeddings:
+        if "semantic" not in embeddings:
+            raise ConfigError("fuser 'prorec-align' needs semantic embeddings (configure a semantic embedder)")
+        semantic = np.asarray(embeddings["semantic"].vectors, dtype=np.float32)
+        n_items = data.n_items
+        if semantic.shape[0] != n_items:
+            raise ConfigError(
+                f"fuser 'prorec-align': the semantic embeddings have {semantic.shape[0]} rows for {n_items} items"
+            )
+        if not np.isfinite(semantic).all():
+            raise ConfigError("fuser 'prorec-align': the semantic embeddings contain NaN or infinity")
+        if len(data.split.valid_targets) == 0:
+            raise ConfigError("fuser 'prorec-align': no validation users (sequences of 3+ items) to select on")
+        device = resolve_device(self.device)
+        seed = data.seed if self.seed is None else self.seed
+        inputs, targets = self._training_data(data)
+        if len(inputs) == 0:
+            raise ConfigError("fuser 'prorec-align': no training sequence of two or more items to learn from")
+
+        seed_everything(seed)
+        model = AlignmentModel(self._build_collaborative(n_items, data.split.max_history), semantic, self.dim)
+        model.to(device)
+        self.model = model
+        valid_histories = torch.from_numpy(data.split.valid_histories).to(device)
+
+        def loss_fn(batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+            history, target = batch
+            loss = model.collaborative.next_item_loss(history, target)
+            if self.align_weight > 0:
+                items = self._alignment_items(history, target, n_items)
+                collaborative = model.collaborative.item_embedding(items)
+                loss = loss + self.align_weight * info_nce(collaborative, model.adapted(items), self.temperature)
+            return loss
+
+        def validate() -> dict[str, float]:
+            ranked = []
+            for start in range(0, len(valid_histories), 1024):
+                scores = model.full_scores(valid_histories[start : start + 1024]).float()
+                scores[:, 0] = -torch.inf
+                ranked.append(scores.topk(min(20, n_items), dim=1).indices.cpu().numpy())
+            return rank_metrics(np.concatenate(ranked), data.split.valid_targets, ks=_ks(n_items))
+
+        config = TrainConfig(
+            epochs=self.epochs, lr=self.lr, weight_decay=self.weight_decay, patience=self.patience, device=str(device)
+        )
+        self.result = train(
+            model,
+            lambda epoch: _batches(inputs, targets, self.batch_size, seed, epoch, device),
+            loss_fn,
+            validate,
+            config,
+            checkpoint_dir=self._checkpoint_dir(data, semantic, seed),
+            log=self.log or log.info,
+        )
+        return self._integrated(model)
+
+    def _checkpoint_dir(self, data: RecData, semantic: np.ndarray, seed: int) -> Path | None:
+        if data.workdir is None:
+            return None
+        # A run resumes only from a checkpoint of the same options, data and semantic input.
+        key = digest(
+            {
+                "options": self.options(),
+                "seed": seed,
+                "dataset": data.dataset.fingerprint,
+                "max_history": data.split.max_history,
+                "semantic": hashlib.sha256(np.ascontiguousarray(semantic).tobytes()).hexdigest()[:16],
+            }
+        )
+        return Path(data.workdir) / "prorec-align" / key
+
+    def _integrated(self, model: AlignmentModel) -> ItemEmbeddings:
+        model.eval()
+        with torch.no_grad():
+            collaborative = model.collaborative.item_embedding.weight[1:].float()
+            items = torch.arange(1, len(model.semantic), device=model.semantic.device)
+            adapted = torch.cat([model.adapted(items[s : s + 4096]).float() for s in range(0, len(items), 4096)])
+        if self.integrated == "concat":
+            vectors = torch.cat([F.normalize(collaborative, dim=1), F.normalize(adapted, dim=1)], 1) / math.sqrt(2)
+        else:
+            vectors = collaborative
+
+        def as_numpy(tensor: torch.Tensor) -> np.ndarray:
+            return tensor.detach().cpu().numpy().astype(np.float32)
+
+        return ItemEmbeddings(
+            vectors=as_numpy(vectors),
+            modality="fused",
+            views={"collaborative": as_numpy(collaborative), "semantic": as_numpy(adapted)},
+        )
+
+
+def _ks(n_items: int) -> tuple[int, ...]:
+    """The protocol's cut-offs that a catalogue this small can fill (tiny test data has < 20 items)."""
+    return tuple(k for k in (5, 10, 20) if k <= n_items) or (n_items,)
