@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+
 from conftest import run_genrec
 
 ARGS = ["--data", "demo", "--set", "generator.epochs=6", "--set", "generator.dim=32", "--set", "generator.patience=10"]

@@ -7,9 +7,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, pip_install_target, run_genrec
 
 import genrec
+from conftest import ROOT, pip_install_target, run_genrec
 from genrec.errors import PluginError
 from genrec.registry import Registry
 

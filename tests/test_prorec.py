@@ -5,20 +5,20 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import genrec_plugins.prorec as prorec_plugin
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+
+import genrec_plugins.prorec as prorec_plugin
+from genrec.contracts import ItemEmbeddings, auxiliary_losses_of
+from genrec.errors import ConfigError
+from genrec.testing.checks import check_fuser, check_quantizer, tiny_recdata
 from genrec_plugins.prorec import distill
 from genrec_plugins.prorec.adaptation import AdaptationLayer
 from genrec_plugins.prorec.align import ProrecAlign
 from genrec_plugins.prorec.distill import DistillationLoss, ProrecDistill, parse_options
 from genrec_plugins.prorec.losses import cosine_loss, info_nce
-
-from genrec.contracts import ItemEmbeddings, auxiliary_losses_of
-from genrec.errors import ConfigError
-from genrec.testing.checks import check_fuser, check_quantizer, tiny_recdata
 
 FAST = {"epochs": 2, "dim": 16, "heads": 2, "batch_size": 64, "device": "cpu"}
 

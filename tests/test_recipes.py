@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 import pytest
-from conftest import run_genrec
 
+from conftest import run_genrec
 from genrec.artifacts import load_arrays
 
 # Small but real settings so each recipe trains for a few epochs in seconds.

@@ -25,8 +25,6 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from genrec_plugins.prorec.adaptation import AdaptationLayer
-from genrec_plugins.prorec.losses import info_nce
 from torch import nn
 
 from genrec.artifacts import digest
@@ -34,6 +32,8 @@ from genrec.contracts import ItemEmbeddings, RecData
 from genrec.errors import ConfigError
 from genrec.evaluation import rank_metrics
 from genrec.training import TrainConfig, TrainResult, seed_everything, train
+from genrec_plugins.prorec.adaptation import AdaptationLayer
+from genrec_plugins.prorec.losses import info_nce
 
 log = logging.getLogger("genrec.prorec")
 

@@ -17,12 +17,12 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from genrec_plugins.prorec.losses import cosine_loss, info_nce
 from torch import nn
 
 from genrec.contracts import ItemEmbeddings
 from genrec.errors import ConfigError
 from genrec.registry import Registry
+from genrec_plugins.prorec.losses import cosine_loss, info_nce
 
 MODALITY_OPTIONS = {"collaborative": "collaborative_weight", "semantic": "semantic_weight"}
 
