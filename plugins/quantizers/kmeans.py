@@ -1,0 +1,109 @@
+"""Hierarchical k-means (the quantizer PRORec uses): every cluster is split again at the next level."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from genrec.errors import ConfigError
+from genrec_plugins.quantizers._kmeans import as_matrix, assign, kmeans
+
+
+class HierarchicalKMeans:
+    """Level 1 clusters all items into ``codebook_size`` clusters; each cluster is clustered again.
+
+    A cluster with no more distinct items than ``codebook_size`` gives each distinct item its own code
+    (so it uses fewer codes). The default 32 makes a tree of 32^3 leaves, room for the 10^4 to 10^5 items
+    of the usual datasets; with 256, two levels would already hold one item per code.
+    ``balanced`` splits every cluster into clusters of equal size (at most ceil(n / k) items each),
+    which spreads items evenly over codes and so leaves few collisions.
+    """
+
+    def __init__(
+        self,
+        levels: int = 3,
+        codebook_size: int = 32,
+        balanced: bool = False,
+        seed: int = 0,
+        n_init: int = 1,
+        max_iter: int = 50,
+    ):
+        for name, value in (
+            ("levels", levels),
+            ("codebook_size", codebook_size),
+            ("n_init", n_init),
+            ("max_iter", max_iter),
+        ):
+            if value < 1:
+                raise ConfigError(f"kmeans option {name!r} must be at least 1, got {value}")
+        if seed < 0:
+            raise ConfigError(f"kmeans option 'seed' must be non-negative, got {seed}")
+        self.levels = levels
+        self.codebook_size = codebook_size
+        self.balanced = balanced
+        self.seed = seed
+        self.n_init = n_init
+        self.max_iter = max_iter
+        # The centroids that split a cluster, keyed by the cluster's code prefix (() for the root).
+        self.tree_: dict[tuple[int, ...], np.ndarray] = {}
+
+    def fit(self, embeddings: np.ndarray) -> HierarchicalKMeans:
+        x = as_matrix(embeddings)
+        self.tree_ = {}
+        groups: list[tuple[tuple[int, ...], np.ndarray]] = [((), np.arange(len(x)))]
+        for level in range(self.levels):
+            next_groups = []
+            for index, (prefix, members) in enumerate(groups):
+                centroids, labels = kmeans(
+                    x[members],
+                    self.codebook_size,
+                    seed=[self.seed, level, index],
+                    n_init=self.n_init,
+                    max_iter=self.max_iter,
+                    balanced=self.balanced,
+                )
+                self.tree_[prefix] = centroids
+                if level + 1 < self.levels:
+                    next_groups.extend(_split(prefix, members, labels))
+            groups = next_groups
+        return self
+
+    def encode(self, embeddings: np.ndarray) -> np.ndarray:
+        if not self.tree_:
+            raise RuntimeError("call fit before encode")
+        x = as_matrix(embeddings)
+        codes = np.empty((len(x), self.levels), dtype=np.int64)
+        groups: list[tuple[tuple[int, ...], np.ndarray]] = [((), np.arange(len(x)))]
+        for level in range(self.levels):
+            next_groups = []
+            for prefix, members in groups:
+                # Items of a new set that land in a cluster fit() never split follow its first branch.
+                centroids = self.tree_.get(prefix)
+                labels = (
+                    np.zeros(len(members), dtype=np.int64)
+                    if centroids is None
+                    else assign(x[members], centroids, self.balanced)
+                )
+                codes[members, level] = labels
+                if level + 1 < self.levels:
+                    next_groups.extend(_split(prefix, members, labels))
+            groups = next_groups
+        return codes
+
+    @property
+    def codebook_sizes(self) -> tuple[int, ...]:
+        if not self.tree_:
+            return (self.codebook_size,) * self.levels
+        sizes = [1] * self.levels
+        for prefix, centroids in self.tree_.items():
+            sizes[len(prefix)] = max(sizes[len(prefix)], len(centroids))
+        return tuple(sizes)
+
+
+def _split(
+    prefix: tuple[int, ...], members: np.ndarray, labels: np.ndarray
+) -> list[tuple[tuple[int, ...], np.ndarray]]:
+    order = np.argsort(labels, kind="stable")
+    values, starts = np.unique(labels[order], return_index=True)
+    return [
+        ((*prefix, int(value)), members[part]) for value, part in zip(values, np.split(order, starts[1:]), strict=True)
+    ]

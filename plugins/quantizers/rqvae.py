@@ -1,0 +1,227 @@
+"""RQ-VAE: an MLP autoencoder whose latent is quantized by residual codebooks (TIGER's quantizer).
+
+The encoder maps an embedding to a latent; level l picks the codebook entry nearest to what levels
+1..l-1 left unexplained; the decoder reconstructs the embedding from the sum of the picked entries.
+Training: reconstruction loss, plus per level the codebook loss and the commitment loss (weight beta),
+with gradients passed straight through the quantization. Codebooks start from residual k-means on the
+initial latents; after every epoch, codes no item uses are moved onto random current residuals.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from genrec.console import log
+from genrec.errors import ConfigError
+from genrec.training import TrainConfig, TrainResult, train
+from genrec_plugins.quantizers._kmeans import as_matrix, kmeans
+
+
+def _mlp(sizes: list[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class RQVAEModel(nn.Module):
+    def __init__(self, dim: int, hidden_dims: tuple[int, ...], latent_dim: int, levels: int, codebook_size: int):
+        super().__init__()
+        self.encoder = _mlp([dim, *hidden_dims, latent_dim])
+        self.decoder = _mlp([latent_dim, *reversed(hidden_dims), dim])
+        self.codebooks = nn.Parameter(torch.zeros(levels, codebook_size, latent_dim))
+
+    def quantize(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """Codes (n, levels), the summed codebook entries (n, latent), and each level's input residual."""
+        residual, total = z, torch.zeros_like(z)
+        codes, residuals = [], []
+        for book in self.codebooks:
+            residuals.append(residual)
+            code = torch.cdist(residual, book).argmin(1)
+            chosen = book[code]
+            codes.append(code)
+            total = total + chosen
+            residual = residual - chosen
+        return torch.stack(codes, 1), total, residuals
+
+    def losses(self, x: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reconstruction loss and the summed codebook + commitment losses.
+
+        Squared errors are summed over features and averaged over items, so that the loss does not
+        shrink with the embedding's dimension (unit-norm text embeddings have tiny per-feature errors).
+        """
+        z = self.encoder(x)
+        codes, _, residuals = self.quantize(z.detach())
+        quant_loss = z.new_zeros(())
+        # Recompute the residuals with gradients: level l's input depends on the encoder and on the
+        # entries picked at earlier levels.
+        residual, total = z, torch.zeros_like(z)
+        for level, book in enumerate(self.codebooks):
+            chosen = book[codes[:, level]]
+            quant_loss = quant_loss + ((residual.detach() - chosen) ** 2).sum(1).mean()
+            quant_loss = quant_loss + beta * ((residual - chosen.detach()) ** 2).sum(1).mean()
+            total = total + chosen
+            residual = residual - chosen.detach()
+        # Straight-through: the decoder sees the quantized latent, the encoder gets the decoder's gradient.
+        z_q = z + (total - z).detach()
+        recon = ((self.decoder(z_q) - x) ** 2).sum(1).mean()
+        return recon, quant_loss
+
+
+class RQVAE:
+    """Residual-quantized variational autoencoder over item embeddings (deterministic for a seed on CPU)."""
+
+    def __init__(
+        self,
+        levels: int = 3,
+        codebook_size: int = 256,
+        latent_dim: int = 32,
+        hidden_dims: tuple[int, ...] = (256, 128),
+        epochs: int = 40,
+        lr: float = 3e-3,
+        batch_size: int = 256,
+        beta: float = 0.25,
+        weight_decay: float = 0.0,
+        seed: int = 0,
+        device: Literal["auto", "cpu", "cuda"] = "auto",
+        verbose: bool = False,
+    ):
+        for name, value in (
+            ("levels", levels),
+            ("codebook_size", codebook_size),
+            ("latent_dim", latent_dim),
+            ("epochs", epochs),
+            ("batch_size", batch_size),
+        ):
+            if value < 1:
+                raise ConfigError(f"rqvae option {name!r} must be at least 1, got {value}")
+        if any(h < 1 for h in hidden_dims):
+            raise ConfigError(f"rqvae option 'hidden_dims' must be positive sizes, got {hidden_dims}")
+        if lr <= 0 or beta < 0 or seed < 0:
+            raise ConfigError(f"rqvae options need lr > 0, beta >= 0, seed >= 0 (got {lr}, {beta}, {seed})")
+        self.levels = levels
+        self.codebook_size = codebook_size
+        self.latent_dim = latent_dim
+        self.hidden_dims = tuple(hidden_dims)
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.beta = beta
+        self.weight_decay = weight_decay
+        self.seed = seed
+        self.device = device
+        self.verbose = verbose
+        self.model_: RQVAEModel | None = None
+        self.result_: TrainResult | None = None
+
+    def _device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+    def fit(self, embeddings: np.ndarray) -> RQVAE:
+        device = self._device()
+        x = torch.tensor(as_matrix(embeddings)).to(device)
+        n = len(x)
+        size = min(self.codebook_size, n)
+        # Build under a private seed so that fitting neither depends on nor disturbs the global RNG.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            model = RQVAEModel(x.shape[1], self.hidden_dims, self.latent_dim, self.levels, size).to(device)
+        rng = np.random.default_rng([self.seed, 1])
+        self._init_codebooks(model, x, rng)
+
+        def batches(epoch: int):
+            order = torch.from_numpy(np.random.default_rng([self.seed, 2, epoch]).permutation(n)).to(device)
+            for start in range(0, n, self.batch_size):
+                yield x[order[start : start + self.batch_size]]
+
+        def loss_fn(batch: torch.Tensor) -> torch.Tensor:
+            recon, quant = model.losses(batch, self.beta)
+            return recon + quant
+
+        def validate() -> dict[str, float]:
+            dead = self._reset_dead_codes(model, x, rng)
+            recon, quant = model.losses(x, self.beta)
+            return {"score": -float(recon + quant), "recon": float(recon), "dead_codes": dead}
+
+        config = TrainConfig(
+            epochs=self.epochs,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            patience=self.epochs,
+            monitor="score",
+            device=str(device),
+        )
+        self.result_ = train(model, batches, loss_fn, validate, config, log=log if self.verbose else _quiet)
+        self.model_ = model
+        best = self.result_.best_metrics
+        log(
+            f"rqvae: {self.result_.epochs_run} epochs in {self.result_.seconds:.1f}s, best epoch "
+            f"{self.result_.best_epoch + 1}, reconstruction {best.get('recon', float('nan')):.4f}"
+        )
+        return self
+
+    @torch.no_grad()
+    def _init_codebooks(self, model: RQVAEModel, x: torch.Tensor, rng: np.random.Generator) -> None:
+        """Residual k-means on the initial latents; a level short of distinct residuals repeats some."""
+        residual = model.encoder(x).cpu().numpy()
+        size = model.codebooks.shape[1]
+        for level in range(self.levels):
+            centroids, labels = kmeans(residual, size, seed=[self.seed, 3, level], max_iter=20)
+            if len(centroids) < size:
+                extra = residual[rng.choice(len(residual), size - len(centroids))]
+                centroids = np.concatenate([centroids, extra])
+            model.codebooks[level] = torch.from_numpy(centroids).to(model.codebooks)
+            residual = residual - centroids[labels]
+
+    @torch.no_grad()
+    def _reset_dead_codes(self, model: RQVAEModel, x: torch.Tensor, rng: np.random.Generator) -> int:
+        """Move every code no item uses onto a random current residual of its level; return how many."""
+        residual = model.encoder(x)
+        dead_total = 0
+        for book in model.codebooks:
+            code = torch.cdist(residual, book).argmin(1)
+            dead = torch.nonzero(torch.bincount(code, minlength=len(book)) == 0).flatten()
+            if len(dead):
+                rows = rng.choice(len(residual), len(dead), replace=len(dead) > len(residual))
+                book[dead] = residual[torch.from_numpy(rows).to(residual.device)]
+                code = torch.cdist(residual, book).argmin(1)
+                dead_total += len(dead)
+            residual = residual - book[code]
+        return dead_total
+
+    @torch.no_grad()
+    def encode(self, embeddings: np.ndarray) -> np.ndarray:
+        model = self._fitted()
+        x = torch.tensor(as_matrix(embeddings)).to(model.codebooks.device)
+        codes = [model.quantize(model.encoder(chunk))[0] for chunk in x.split(8192)]
+        return torch.cat(codes).cpu().numpy().astype(np.int64)
+
+    @torch.no_grad()
+    def reconstruct(self, embeddings: np.ndarray) -> np.ndarray:
+        """Embeddings decoded from their quantized latents."""
+        model = self._fitted()
+        x = torch.tensor(as_matrix(embeddings)).to(model.codebooks.device)
+        return model.decoder(model.quantize(model.encoder(x))[1]).cpu().numpy()
+
+    @property
+    def codebook_sizes(self) -> tuple[int, ...]:
+        if self.model_ is None:
+            return (self.codebook_size,) * self.levels
+        return (int(self.model_.codebooks.shape[1]),) * self.levels
+
+    def _fitted(self) -> RQVAEModel:
+        if self.model_ is None:
+            raise RuntimeError("call fit before encode")
+        return self.model_
+
+
+def _quiet(message: str) -> None:
+    """Per-epoch lines are dropped unless verbose; fit logs one summary line."""
