@@ -7,19 +7,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-import genrec_plugins.embedders as embedders_plugin
 import numpy as np
 import pytest
-from genrec_plugins.embedders import text as text_module
-from genrec_plugins.embedders.item_text import AUTO_TEMPLATE, ItemTemplate, item_texts
-from genrec_plugins.embedders.precomputed import PrecomputedCollaborativeEmbedder, PrecomputedEmbedder
-from genrec_plugins.embedders.tfidf import TfidfEmbedder
 
+import genrec_plugins.embedders as embedders_plugin
 from genrec.contracts import RecData
 from genrec.data.dataset import Dataset
 from genrec.errors import ConfigError, DataError
 from genrec.protocol import leave_one_out
 from genrec.testing import check_embedder
+from genrec_plugins.embedders import text as text_module
+from genrec_plugins.embedders.item_text import AUTO_TEMPLATE, ItemTemplate, item_texts
+from genrec_plugins.embedders.precomputed import PrecomputedCollaborativeEmbedder, PrecomputedEmbedder
+from genrec_plugins.embedders.tfidf import TfidfEmbedder
 
 
 def recdata_with_items(items: list[dict]) -> RecData:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import genrec_plugins.fusers as fusers_plugin
 import numpy as np
 import pytest
-from genrec_plugins.fusers.basic import CollaborativeFuser, ConcatFuser, SemanticFuser, l2_normalize
 
+import genrec_plugins.fusers as fusers_plugin
 from genrec.contracts import ItemEmbeddings
 from genrec.errors import ConfigError
 from genrec.testing import check_fuser
+from genrec_plugins.fusers.basic import CollaborativeFuser, ConcatFuser, SemanticFuser, l2_normalize
 
 
 def inputs(n_items: int, semantic_dim: int = 12, collaborative_dim: int = 4) -> dict[str, ItemEmbeddings]:

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from genrec_plugins.embedders.item_text import ItemTemplate, item_texts
 
 from genrec.contracts import ItemEmbeddings, RecData
 from genrec.errors import ConfigError, DataError
+from genrec_plugins.embedders.item_text import ItemTemplate, item_texts
 
 PACKAGED_MODEL = "all-MiniLM-L6-v2"
 PACKAGED_ALIASES = (PACKAGED_MODEL, f"sentence-transformers/{PACKAGED_MODEL}")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-from genrec_plugins.embedders.item_text import ItemTemplate, item_texts
 
 from genrec.contracts import ItemEmbeddings, RecData
 from genrec.errors import ConfigError
+from genrec_plugins.embedders.item_text import ItemTemplate, item_texts
 
 
 class TfidfEmbedder:

@@ -1,0 +1,22 @@
+"""The ``sasrec`` embedder: collaborative item vectors, the item table of a trained SASRec."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from genrec.contracts import ItemEmbeddings, RecData
+from genrec_plugins.sasrec.generator import SASRecGenerator
+
+
+class SASRecEmbedder(SASRecGenerator):
+    """Trains the ``sasrec`` generator (same options, same checkpoints) and returns rows 1..n of its
+    item embedding table. Sharing the checkpoint key means a recipe that also uses the ``sasrec``
+    generator with the same options trains it once."""
+
+    modality: ClassVar[str] = "collaborative"
+
+    def embed(self, data: RecData) -> ItemEmbeddings:
+        self.fit(data)
+        model = self._fitted()
+        vectors = model.item_embedding.weight[1:].detach().float().cpu().numpy().copy()
+        return ItemEmbeddings(vectors, modality="collaborative")

@@ -1,0 +1,336 @@
+"""The ``tiger`` generator: an encoder-decoder transformer that writes the next item's semantic ID.
+
+Training is next-code cross-entropy (mean over the code levels) in the shared loop: early stopping on
+validation NDCG@10 of this generator's own recommendations (constrained beam search), checkpoints
+under ``data.workdir/tiger/<key>`` so a killed run resumes. Batches are length-bucketed (see
+:mod:`genrec_plugins.tiger.batches`) so that no compute goes to padding. Auxiliary losses contributed
+by other components receive the decoder state that predicts the first code level.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genrec.artifacts import digest
+from genrec.contracts import AuxiliaryLoss, ItemCodes, RecData
+from genrec.decoding import CodeTrie, beam_search
+from genrec.errors import ConfigError
+from genrec.evaluation import evaluate
+from genrec.training import TrainConfig, TrainResult, seed_everything, train
+from genrec_plugins.tiger.batches import bucketed_order, history_lengths, trimmed
+from genrec_plugins.tiger.model import BEGIN, KV, PAD, TigerModel
+
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # history tokens, target codes, target items
+DECODE_USERS = 256  # users per beam-search call at most: bounds the per-beam cache memory
+DECODE_ITEMS = 2048  # history items (padding included) per beam-search call at most
+
+
+def decode_chunks(lengths: np.ndarray) -> list[slice]:
+    """Consecutive runs of users (``lengths`` ascending) whose padded histories fit the decoding budget."""
+    chunks, start, n = [], 0, len(lengths)
+    while start < n:
+        end = start + 1
+        # Lengths ascend, so the newest user sets the padded width of the whole chunk.
+        while end < n and end - start < DECODE_USERS and (end + 1 - start) * max(1, lengths[end]) <= DECODE_ITEMS:
+            end += 1
+        chunks.append(slice(start, end))
+        start = end
+    return chunks
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as error:
+        raise ConfigError(f"tiger option 'device': {device!r} is not a torch device") from error
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("tiger option 'device': CUDA was asked for but is not available")
+    return resolved
+
+
+def bf16_supported(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def item_token_table(model: TigerModel, codes: np.ndarray) -> torch.Tensor:
+    """(n_items + 1, levels) vocabulary tokens of every item's code; row 0 (padding) is all PAD."""
+    tokens = model.code_tokens(torch.as_tensor(codes, dtype=torch.long, device=model.offsets.device))
+    return torch.cat([torch.full_like(tokens[:1], PAD), tokens])
+
+
+class TigerDecoder:
+    """The trained model seen through :class:`genrec.decoding.CodeDecoder`, with a key/value cache."""
+
+    def __init__(self, model: TigerModel, item_tokens: torch.Tensor, bf16: bool = False, cache: bool = True):
+        self.model, self.item_tokens, self.bf16, self.cache = model, item_tokens, bf16, cache
+        self.device = item_tokens.device
+
+    def _autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+
+    def history_tokens(self, histories: np.ndarray) -> torch.Tensor:
+        histories = trimmed(np.asarray(histories, dtype=np.int64)[:, -self.model.max_history :])
+        items = torch.as_tensor(histories, device=self.device)
+        return self.item_tokens[items].reshape(len(histories), -1)
+
+    def start(self, histories: np.ndarray) -> dict[str, Any]:
+        with self._autocast():
+            memory, mask = self.model.encode(self.history_tokens(histories))
+            return {"memories": self.model.memories(memory), "mask": mask, "past": None}
+
+    def step(self, state: dict[str, Any], prefixes: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
+        model = self.model
+        prefixes = prefixes.to(self.device)
+        users, width, depth = prefixes.shape
+        past: list[KV] | None = state["past"]
+        with self._autocast():
+            if past is not None and past[0][0].shape[0] == users * width and past[0][0].shape[2] == depth:
+                # Only the newest code is new: positions 0..depth-1 are cached.
+                tokens = model.code_tokens(prefixes)[..., -1:]
+                hidden, caches = model.decode(tokens, depth, state["memories"], state["mask"], past)
+            else:
+                begin = torch.full((users, width, 1), BEGIN, dtype=torch.long, device=self.device)
+                tokens = torch.cat([begin, model.code_tokens(prefixes)], dim=-1)
+                hidden, caches = model.decode(tokens, 0, state["memories"], state["mask"])
+            logits = model.heads[depth](hidden[:, :, -1])
+        log_probs = F.log_softmax(logits.float(), dim=-1)
+        return log_probs, {**state, "past": caches if self.cache else None}
+
+    def select(self, state: dict[str, Any], parents: torch.Tensor) -> dict[str, Any]:
+        past: list[KV] | None = state["past"]
+        if past is None:
+            return state
+        users, width = parents.shape
+        rows = torch.arange(users, device=parents.device).unsqueeze(1)
+
+        def pick(x: torch.Tensor) -> torch.Tensor:
+            grouped = x.view(users, -1, *x.shape[1:])[rows, parents]
+            return grouped.reshape(users * width, *x.shape[1:])
+
+        return {**state, "past": [(pick(k), pick(v)) for k, v in past]}
+
+
+class Tiger:
+    """TIGER: an encoder-decoder transformer generating semantic IDs, decoded by constrained beam search.
+
+    ``valid_users`` evaluates per-epoch model selection on a fixed random subset of that many
+    validation users (drawn once from the seed) for speed; None uses all of them. ``bf16`` runs
+    training and decoding under bfloat16 autocast where the device supports it (ignored elsewhere).
+    ``warmup_steps`` ramps the learning rate linearly from 0 over that many steps.
+    """
+
+    uses_codes: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        layers_encoder: int = 4,
+        layers_decoder: int = 4,
+        d_model: int = 128,
+        heads: int = 6,
+        head_dim: int = 64,
+        ffn: int = 1024,
+        dropout: float = 0.1,
+        lr: float = 1e-3,
+        weight_decay: float = 0.01,
+        warmup_steps: int = 200,
+        batch_size: int = 256,
+        epochs: int = 100,
+        patience: int = 5,
+        eval_every: int = 1,
+        valid_users: int | None = None,
+        beam: int = 20,
+        seed: int | None = None,
+        device: str = "auto",
+        bf16: bool = True,
+    ):
+        positive = {
+            "layers_encoder": layers_encoder,
+            "layers_decoder": layers_decoder,
+            "d_model": d_model,
+            "heads": heads,
+            "head_dim": head_dim,
+            "ffn": ffn,
+            "batch_size": batch_size,
+            "epochs": epochs,
+            "patience": patience,
+            "eval_every": eval_every,
+            "beam": beam,
+        }
+        for name, value in positive.items():
+            if value < 1:
+                raise ConfigError(f"tiger option {name!r} must be at least 1, got {value}")
+        if not 0.0 <= dropout < 1.0:
+            raise ConfigError(f"tiger option 'dropout' must be in [0, 1), got {dropout}")
+        if lr <= 0:
+            raise ConfigError(f"tiger option 'lr' must be positive, got {lr}")
+        if warmup_steps < 0 or weight_decay < 0:
+            raise ConfigError("tiger options 'warmup_steps' and 'weight_decay' must be non-negative")
+        if valid_users is not None and valid_users < 1:
+            raise ConfigError(f"tiger option 'valid_users' must be at least 1 or None, got {valid_users}")
+        self.layers_encoder, self.layers_decoder, self.d_model = layers_encoder, layers_decoder, d_model
+        self.heads, self.head_dim, self.ffn, self.dropout = heads, head_dim, ffn, dropout
+        self.lr, self.weight_decay, self.warmup_steps = lr, weight_decay, warmup_steps
+        self.batch_size, self.epochs, self.patience, self.eval_every = batch_size, epochs, patience, eval_every
+        self.valid_users, self.beam, self.seed, self.device, self.bf16 = valid_users, beam, seed, device, bf16
+        self.model: TigerModel | None = None
+        self.trie: CodeTrie | None = None
+        self.item_tokens: torch.Tensor | None = None
+        self.result: TrainResult | None = None
+        self._bf16 = False  # bf16 as resolved for the fitted device
+        self.log: Callable[[str], None] | None = None  # progress lines; None = genrec's console
+
+    def options(self) -> dict[str, Any]:
+        names = (
+            "layers_encoder", "layers_decoder", "d_model", "heads", "head_dim", "ffn", "dropout", "lr",
+            "weight_decay", "warmup_steps", "batch_size", "eval_every", "valid_users", "beam",
+        )  # fmt: skip
+        return {name: getattr(self, name) for name in names}
+
+    def _seed(self, data: RecData) -> int:
+        return data.seed if self.seed is None else self.seed
+
+    def checkpoint_dir(self, data: RecData, codes: ItemCodes, aux_losses: Sequence[AuxiliaryLoss] = ()) -> Path | None:
+        """Checkpoints are keyed by what shapes the weights; epochs and patience may grow on resume."""
+        if data.workdir is None:
+            return None
+        key = digest(
+            {
+                "options": self.options(),
+                "seed": self._seed(data),
+                "dataset": data.dataset.fingerprint,
+                "max_history": data.split.max_history,
+                "codes": digest(codes.codes.tolist()),
+                "sizes": list(codes.codebook_sizes),
+                "aux": [aux.name for aux in aux_losses],
+            }
+        )
+        return Path(data.workdir) / "tiger" / key
+
+    def fit(self, data: RecData, codes: ItemCodes | None = None, aux_losses: Sequence[AuxiliaryLoss] = ()) -> Tiger:
+        batches, loss_fn = self.prepare(data, codes, aux_losses)
+        assert codes is not None and self.item_tokens is not None  # prepare checked and built them
+        model, seed = self._fitted(), self._seed(data)
+        valid_h, valid_t = data.split.valid_histories, data.split.valid_targets
+        if self.valid_users is not None and self.valid_users < len(valid_t):
+            chosen = np.sort(np.random.default_rng(seed).choice(len(valid_t), self.valid_users, replace=False))
+            valid_h, valid_t = valid_h[chosen], valid_t[chosen]
+
+        def validate() -> dict[str, float]:
+            return evaluate(self.recommend, valid_h, valid_t)
+
+        config = TrainConfig(
+            epochs=self.epochs,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            patience=self.patience,
+            eval_every=self.eval_every,
+            bf16=self._bf16,
+            device=str(self.item_tokens.device),
+            warmup_steps=self.warmup_steps,
+        )
+        self.result = train(
+            model, batches, loss_fn, validate, config, self.checkpoint_dir(data, codes, aux_losses), log=self.log
+        )
+        return self
+
+    def prepare(
+        self, data: RecData, codes: ItemCodes | None, aux_losses: Sequence[AuxiliaryLoss] = ()
+    ) -> tuple[Callable[[int], Iterator[Batch]], Callable[[Batch], torch.Tensor]]:
+        """Build the (seeded) model; return ``batches(epoch)`` and ``loss_fn(batch)`` for a training loop."""
+        if codes is None:
+            raise ConfigError("tiger needs item codes: run a quantizer first (the generator uses_codes)")
+        if len(codes.codes) != data.n_items:
+            raise ConfigError(f"tiger: {len(codes.codes)} item codes for a catalog of {data.n_items} items")
+        seed = self._seed(data)
+        device = resolve_device(self.device)
+        self._bf16 = self.bf16 and bf16_supported(device)
+        histories, targets = data.split.training_examples()
+        if len(targets) == 0:
+            raise ConfigError("tiger: the training split has no sequence of two or more items to learn from")
+        self.trie = CodeTrie(codes.codes, codes.codebook_sizes)
+        seed_everything(seed)
+        model = TigerModel(
+            codes.codebook_sizes,
+            data.split.max_history,
+            self.layers_encoder,
+            self.layers_decoder,
+            self.d_model,
+            self.heads,
+            self.head_dim,
+            self.ffn,
+            self.dropout,
+        )
+        # The auxiliary modules live on the model so the loop trains and checkpoints them with it.
+        names = [f"{index}_{re.sub(r'[^0-9A-Za-z_]', '_', aux.name)}" for index, aux in enumerate(aux_losses)]
+        model.aux = nn.ModuleDict({name: aux.build(self.d_model) for name, aux in zip(names, aux_losses, strict=True)})
+        model.to(device)
+        self.model = model
+        self.item_tokens = item_token_table(model, codes.codes)
+        target_codes = torch.as_tensor(codes.codes, dtype=torch.long)
+        lengths = history_lengths(histories)
+        item_tokens_cpu = self.item_tokens.cpu()
+
+        def batches(epoch: int) -> Iterator[Batch]:
+            for index in bucketed_order(lengths, self.batch_size, seed, epoch):
+                items = torch.from_numpy(trimmed(histories[index]))
+                tokens = item_tokens_cpu[items].reshape(len(index), -1)
+                target = torch.from_numpy(targets[index])
+                yield tokens.to(device), target_codes[target - 1].to(device), target.to(device)
+
+        def loss_fn(batch: Batch) -> torch.Tensor:
+            tokens, target_code, target_items = batch
+            logits, summary = model(tokens, target_code)
+            loss = sum(
+                F.cross_entropy(level_logits.float(), target_code[:, level])
+                for level, level_logits in enumerate(logits)
+            ) / len(logits)
+            for module in model.aux.values():
+                loss = loss + module(summary, target_items)
+            return loss
+
+        return batches, loss_fn
+
+    def decoder(self, cache: bool = True) -> TigerDecoder:
+        """The fitted model as a :class:`genrec.decoding.CodeDecoder`."""
+        model = self._fitted()
+        assert self.item_tokens is not None
+        return TigerDecoder(model, self.item_tokens, self._bf16, cache)
+
+    @torch.no_grad()
+    def recommend(self, histories: np.ndarray, k: int) -> np.ndarray:
+        model, trie = self._fitted(), self.trie
+        assert trie is not None
+        if not 1 <= k <= trie.n_items:
+            raise ConfigError(f"tiger: k must be in 1..{trie.n_items} (the catalog size), got {k}")
+        histories = np.asarray(histories, dtype=np.int64)
+        was_training = model.training
+        model.eval()
+        decoder = self.decoder()
+        # Users of similar history length decode together, so little padding is encoded.
+        lengths = np.minimum(history_lengths(histories), model.max_history)
+        order = np.argsort(lengths, kind="stable")
+        ranked = np.zeros((len(histories), k), dtype=np.int64)
+        try:
+            for chunk in decode_chunks(lengths[order]):
+                rows = order[chunk]
+                ranked[rows] = beam_search(decoder, histories[rows], trie, max(k, self.beam), k)
+        finally:
+            model.train(was_training)
+        return ranked
+
+    def _fitted(self) -> TigerModel:
+        if self.model is None:
+            raise RuntimeError("Tiger is not fitted: call fit(data, codes) first")
+        return self.model
