@@ -91,6 +91,11 @@ def resolve_config(config: PipelineConfig, registry: Registry, settings: Mapping
             if getattr(config, "embedder" if modality == "semantic" else "collaborative") is None:
                 flag = "--embedder" if modality == "semantic" else "--collaborative-embedder"
                 raise ConfigError(f"fuser {config.fuser.name!r} needs a {modality} embedder ({flag})")
+    for stage in settings:
+        if getattr(config, stage) is None:
+            raise ConfigError(
+                f"--set {stage}.…: the {stage} stage is not used here (fuser {config.fuser.name!r} does not need it)"
+            )
     resolved: dict[str, Any] = {}
     for stage, spec in config.stages().items():
         kind = KIND_OF_STAGE.get(stage, stage)

@@ -46,7 +46,7 @@ def test_tiger_recipe(tmp_path, store):
     _check_results(results)
     assert results["config"]["stages"]["embedder"]["name"] == "text"
     codes = results["codes"]
-    assert 0.0 <= codes["collision_rate"] <= 1.0 and codes["largest_collision_group"] >= 1
+    assert 0.0 <= codes["collision_rate"] <= 1.0 and codes["largest_group"] >= 1
     # the same command again reuses every stage
     again = _run("tiger", tmp_path / "run", store, *QUICK_TIGER, *QUICK_QUANTIZER)
     assert all(stage["reused"] for stage in again["stages"].values())

@@ -31,7 +31,7 @@ def main() -> None:
     except GenrecError as error:
         from genrec.console import console
 
-        console.print(f"[bold red]error:[/bold red] {error}", markup=True, highlight=False)
+        console.print(f"[bold red]error:[/bold red] {error}", markup=True, highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         from genrec.console import console

@@ -44,7 +44,7 @@ def load_item_vectors(path: str | Path, n_items: int) -> np.ndarray:
         raise DataError(path, "no such file (option 'path' of the precomputed embedder)")
     try:
         array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
+    except Exception as error:  # a damaged header can raise SyntaxError, TokenError, ValueError, ...
         raise DataError(path, f"not a readable .npy array of numbers: {error}") from None
     if not isinstance(array, np.ndarray):  # an .npz archive
         raise DataError(path, "expected a single .npy array, not an .npz archive")
