@@ -11,7 +11,18 @@ import pytest
 
 from conftest import run_genrec
 
-ARGS = ["--data", "demo", "--set", "generator.epochs=6", "--set", "generator.dim=32", "--set", "generator.patience=10"]
+ARGS = [
+    "--data",
+    "demo",
+    "--set",
+    "generator.epochs=5",
+    "--set",
+    "generator.dim=32",
+    "--set",
+    "generator.patience=10",
+    "--set",
+    "generator.batch_size=128",
+]
 
 
 def _command(run_dir, store):
@@ -40,14 +51,19 @@ def _wait_for_checkpoint(store, process, timeout=240.0):
     pytest.fail("no checkpoint appeared")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
-def test_killed_training_resumes_to_the_same_metrics(tmp_path, sig):
+@pytest.fixture(scope="module")
+def expected(tmp_path_factory):
+    """The metrics of an uninterrupted run with the same seed."""
+    root = tmp_path_factory.mktemp("reference")
     reference = run_genrec(
-        "recipe", "sasrec", *ARGS, "--run-dir", str(tmp_path / "ref"), "--store-dir", str(tmp_path / "ref-store")
+        "recipe", "sasrec", *ARGS, "--run-dir", str(root / "run"), "--store-dir", str(root / "store")
     )
     assert reference.returncode == 0, reference.stderr
-    expected = json.loads((tmp_path / "ref" / "results.json").read_text())
+    return json.loads((root / "run" / "results.json").read_text())
 
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_killed_training_resumes_to_the_same_metrics(tmp_path, sig, expected):
     store, run_dir = tmp_path / "store", tmp_path / "run"
     process = subprocess.Popen(_command(run_dir, store), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for_checkpoint(store, process)
