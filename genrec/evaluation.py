@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from genrec import distributed
 from genrec.protocol import KS
 
 
@@ -39,10 +40,17 @@ def evaluate(
     batch_size: int = 1024,
     ks: tuple[int, ...] = KS,
 ) -> dict[str, float]:
-    """Rank the catalog for every history in batches and score the targets."""
+    """Rank the catalog for every history in batches and score the targets.
+
+    Under ``torchrun`` each rank ranks its block of users and the ranked lists are gathered in order,
+    so the metrics equal the single-process ones (for a ``recommend`` that ranks each user on its own);
+    every rank must call this.
+    """
     k = max(ks)
-    ranked = [recommend(histories[start : start + batch_size], k) for start in range(0, len(histories), batch_size)]
-    return rank_metrics(np.concatenate(ranked) if ranked else np.zeros((0, k), np.int64), targets, ks)
+    mine = distributed.shard(histories)
+    ranked = [recommend(mine[start : start + batch_size], k) for start in range(0, len(mine), batch_size)]
+    local = np.concatenate(ranked) if ranked else np.zeros((0, k), np.int64)
+    return rank_metrics(distributed.all_gather_rows(local), targets, ks)
 
 
 def most_popular(train: list[np.ndarray], n_items: int) -> Callable[[np.ndarray, int], np.ndarray]:

@@ -4,11 +4,15 @@ Components are built by name from the registry, so any stage can be swapped. Eac
 an artifact in the store, keyed by the stage's component, options and inputs: a finished stage is
 reused, a killed run resumes from the last finished stage, and a training stage resumes from its last
 checkpoint (the work directory is keyed the same way). Test metrics are computed once, at the end.
+
+Under ``torchrun`` every rank runs the pipeline (training and evaluation are collective), and rank 0
+alone writes to the store and the run directory (see docs/distributed.md).
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -18,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from genrec.artifacts import ArtifactStore, atomic_write_json, load_arrays, save_arrays
+from genrec import distributed
+from genrec.artifacts import Artifact, ArtifactStore, atomic_write_json, load_arrays, save_arrays
 from genrec.console import console, log
 from genrec.contracts import ItemCodes, ItemEmbeddings, RecData, auxiliary_losses_of
 from genrec.errors import ConfigError
@@ -167,13 +172,16 @@ class Pipeline:
     def _manifest(self, stage: str, inputs: Mapping[str, str]) -> dict[str, Any]:
         spec = getattr(self.config, stage)
         component = self.registry.get(KIND_OF_STAGE.get(stage, stage), spec.name)
-        return {
+        manifest = {
             "component": spec.name,
             "plugin": component.plugin,
             "options": {**component.defaults(), **spec.options},
             "inputs": dict(inputs),
             "seed": self.config.seed,
         }
+        if distributed.world_size() > 1:  # more ranks train on larger effective batches: another result
+            manifest["world_size"] = distributed.world_size()
+        return manifest
 
     def _stage(self, stage: str, inputs: Mapping[str, str], build: Any) -> tuple[Path, str]:
         from genrec.training import seed_everything
@@ -189,13 +197,13 @@ class Pipeline:
             build(tmp)
 
         log(f"[bold]{stage}[/bold]: {getattr(self.config, stage).name}")
-        if self.fresh:
+        if self.fresh and distributed.is_main():
             import shutil
 
             shutil.rmtree(self.store.path_for(stage, key_preview), ignore_errors=True)
             shutil.rmtree(workdir, ignore_errors=True)
-        artifact = self.store.stage(stage, manifest, run)
-        if not artifact.reused and workdir.exists():
+        artifact = self._publish(stage, manifest, run)
+        if not artifact.reused and workdir.exists() and distributed.is_main():
             import shutil
 
             shutil.rmtree(workdir, ignore_errors=True)
@@ -205,13 +213,44 @@ class Pipeline:
             log(f"{stage}: reused {artifact.path}")
         return artifact.path, artifact.key
 
+    def _publish(self, stage: str, manifest: dict[str, Any], run: Any) -> Artifact:
+        """The store's stage; distributed, every rank builds (training is collective), rank 0 publishes.
+
+        Rank 0 decides under the store's lock whether to build and tells the others; they build in a
+        throwaway directory and, after a barrier, read what rank 0 published.
+        """
+        if distributed.world_size() == 1:
+            return self.store.stage(stage, manifest, run)
+        key = self.store.stage_key(stage, manifest)
+        if distributed.is_main():
+            built = False
+
+            def build(tmp: Path) -> None:
+                nonlocal built
+                built = distributed.broadcast(True)
+                run(tmp)
+
+            self.store.stage(stage, manifest, build)
+            if not built:
+                distributed.broadcast(False)
+        else:
+            built = distributed.broadcast(False)
+            if built:
+                with tempfile.TemporaryDirectory(prefix=f"genrec-{stage}-") as tmp:
+                    run(Path(tmp))
+        distributed.barrier()
+        return Artifact(stage, key, self.store.path_for(stage, key), manifest, reused=not built)
+
     def prepare(self) -> dict[str, Any]:
         """Validate the config, load the data and open the store; returns the resolved config."""
         from genrec.data.resolve import load_dataset
         from genrec.protocol import leave_one_out
 
         config = self.config
+        distributed.init_from_env(config.device)
         self.resolved = resolve_config(config, self.registry, {})
+        if distributed.world_size() > 1:  # its own run directory, and a record of how it ran
+            self.resolved["world_size"] = distributed.world_size()
         self.run_dir = Path(config.run_dir or default_run_dir(self.resolved))
         self.store = ArtifactStore(config.store_dir or self.run_dir.parent / "store")
         started = time.perf_counter()
@@ -330,7 +369,8 @@ class Pipeline:
             "genrec_version": _version(),
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        atomic_write_json(self.run_dir / "results.json", results)
+        if distributed.is_main():
+            atomic_write_json(self.run_dir / "results.json", results)
         results["run_dir"] = str(self.run_dir)
         return results
 

@@ -5,6 +5,11 @@ ends with a checkpoint (``last.pt``: model, optimizer, epoch, best state, random
 atomically, so a killed run continues from its last finished epoch with the same result. The best
 state by validation ``config.monitor`` is restored at the end. A non-finite loss stops training with a
 :class:`TrainingError` and leaves the last good checkpoint in place.
+
+Under ``torchrun`` (see :mod:`genrec.distributed`) each rank trains on its share of every epoch's
+batches and the gradients are averaged over ranks before each step, so all ranks hold the same weights;
+validation metrics are rank 0's, so early stopping decides the same everywhere; rank 0 alone writes
+checkpoints, and every rank resumes from the same one.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from genrec import distributed
 from genrec.artifacts import load_checkpoint, save_checkpoint
 from genrec.console import progress
 from genrec.errors import TrainingError
@@ -66,6 +72,10 @@ def _set_rng_state(state: dict[str, Any], seed: int) -> None:
     random.seed(seed + int(keys[0]))
 
 
+def _silent(message: str) -> None:
+    pass
+
+
 def train(
     model: torch.nn.Module,
     batches: Callable[[int], Iterable[Any]],
@@ -76,9 +86,12 @@ def train(
     log: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` with AdamW; ``batches(epoch)`` yields batches, ``loss_fn(batch)`` a scalar loss."""
-    if log is None:
+    if not distributed.is_main():
+        log = _silent
+    elif log is None:
         from genrec.console import log
     started = time.perf_counter()
+    distributed.broadcast_module(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     warmup = max(0, config.warmup_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -107,7 +120,7 @@ def train(
             break
         model.train()
         total, steps, epoch_start = 0.0, 0, time.perf_counter()
-        for batch in progress(batches(epoch), f"epoch {epoch + 1}"):
+        for batch in progress(distributed.shard_batches(batches(epoch)), f"epoch {epoch + 1}"):
             with torch.autocast(device_type, dtype=torch.bfloat16, enabled=config.bf16):
                 loss = loss_fn(batch)
             if not torch.isfinite(loss):
@@ -118,6 +131,7 @@ def train(
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            distributed.average_gradients(model)
             if config.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
@@ -126,13 +140,13 @@ def train(
             steps += 1
         record: dict[str, Any] = {
             "epoch": epoch,
-            "loss": total / max(1, steps),
+            "loss": distributed.average(total / max(1, steps)),  # ranks take equal numbers of steps
             "seconds": time.perf_counter() - epoch_start,
         }
         if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
             model.eval()
             with torch.no_grad():
-                metrics = validate()
+                metrics = distributed.broadcast(validate())  # one decision for all ranks
             record["valid"] = metrics
             score = metrics[config.monitor]
             if score > best_score:
@@ -143,7 +157,7 @@ def train(
         history.append(record)
         shown = f" valid {config.monitor} {record['valid'][config.monitor]:.4f}" if "valid" in record else ""
         log(f"epoch {epoch + 1}/{config.epochs} loss {record['loss']:.4f}{shown} ({record['seconds']:.1f}s)")
-        if checkpoint is not None:
+        if checkpoint is not None and distributed.is_main():
             save_checkpoint(
                 checkpoint,
                 {
@@ -161,6 +175,8 @@ def train(
                     "config": asdict(config),
                 },
             )
+        if checkpoint is not None:
+            distributed.barrier()  # a resumed run finds the same checkpoint on every rank
     model.load_state_dict(best_state)
     model.eval()
     return TrainResult(best_metrics, best_epoch, epoch + 1, time.perf_counter() - started, history)

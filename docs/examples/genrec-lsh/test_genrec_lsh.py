@@ -1,6 +1,7 @@
 """The plugin's own tests, with the fixtures and checks that genrec's pytest plugin provides."""
 
 import genrec_lsh
+
 from genrec.testing import check_quantizer
 
 

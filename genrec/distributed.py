@@ -1,0 +1,215 @@
+"""Data-parallel training and evaluation under ``torchrun``, one mechanism for every component.
+
+Every rank runs the whole pipeline with the same seed. The shared training loop gives each rank its
+share of every epoch's batches and averages the gradients over ranks after each backward pass (what
+``DistributedDataParallel`` does, done in :func:`average_gradients` so that no model or loss closure
+has to be wrapped). Evaluation ranks each rank's block of users and gathers the ranked lists, so the
+metrics equal the single-process ones. In a single process (no ``WORLD_SIZE`` > 1 in the environment)
+every helper here is a no-op, and torch.distributed is never initialised (nor torch imported, so
+importing this module keeps the command line's start fast).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+T = TypeVar("T")
+S = TypeVar("S", bound=Sequence[Any] | np.ndarray)
+
+
+def init_from_env(device: str = "auto") -> bool:
+    """Join the process group ``torchrun`` describes in the environment; True when distributed.
+
+    NCCL when the run uses CUDA (``device`` "auto" on a machine with CUDA, or "cuda..."), else gloo.
+    Each CUDA rank uses the GPU of its ``LOCAL_RANK``. Ranks other than 0 are silenced, so logs and
+    results print once.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_available():
+        return False
+    if dist.is_initialized():
+        return True
+    cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    if cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group("nccl" if cuda else "gloo")
+    atexit.register(_shutdown)
+    if not is_main():
+        from genrec.console import console
+
+        console.quiet = True
+    return True
+
+
+def _group() -> Any:
+    """``torch.distributed`` when a process group is up, else None (a group needs torch imported)."""
+    dist = sys.modules.get("torch.distributed")
+    return dist if dist is not None and dist.is_available() and dist.is_initialized() else None
+
+
+def _shutdown() -> None:
+    if (dist := _group()) is not None:
+        dist.destroy_process_group()
+
+
+def world_size() -> int:
+    return dist.get_world_size() if (dist := _group()) is not None else 1
+
+
+def rank() -> int:
+    return dist.get_rank() if (dist := _group()) is not None else 0
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def barrier() -> None:
+    if (dist := _group()) is not None:
+        dist.barrier()
+
+
+def _device() -> torch.device:
+    """Where collective tensors live: the rank's GPU under NCCL, else the CPU."""
+    import torch
+
+    if _group().get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def wrap(model: nn.Module) -> nn.Module:
+    """``model`` in DistributedDataParallel when distributed, else ``model`` itself.
+
+    The shared training loop does not need this (it averages gradients itself); it is here for code
+    that trains outside that loop.
+    """
+    if world_size() == 1:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    device = next(model.parameters()).device
+    return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+
+
+def shard(items: S) -> S:
+    """This rank's contiguous block of a sequence or array (blocks differ in length by at most one).
+
+    Concatenating the blocks in rank order (see :func:`all_gather_rows`) gives ``items`` back.
+    """
+    world = world_size()
+    if world == 1:
+        return items
+    bounds = np.linspace(0, len(items), world + 1).round().astype(int)
+    me = rank()
+    return items[bounds[me] : bounds[me + 1]]  # type: ignore[return-value]
+
+
+def shard_batches(batches: Iterable[T]) -> Iterator[T]:
+    """Every ``world``-th batch, starting at this rank's index: each rank gets the same number.
+
+    All ranks must produce the same batches (they do: batch order is a function of seed and epoch). A
+    last round short of ``world`` batches is completed with the epoch's first batches, so no rank
+    waits in a gradient all-reduce another rank never joins.
+    """
+    world = world_size()
+    if world == 1:
+        yield from batches
+        return
+    me = rank()
+    head: list[T] = []  # the first world - 1 batches, to complete a short last round
+    round_: list[T] = []
+    for batch in batches:
+        if len(head) < world - 1:
+            head.append(batch)
+        round_.append(batch)
+        if len(round_) == world:
+            yield round_[me]
+            round_ = []
+    if round_:
+        round_ += (head * world)[: world - len(round_)]
+        yield round_[me]
+
+
+def all_gather_rows(rows: np.ndarray) -> np.ndarray:
+    """Concatenate every rank's ``rows`` in rank order (the inverse of :func:`shard`)."""
+    if world_size() == 1:
+        return rows
+    gathered: list[Any] = [None] * world_size()
+    _group().all_gather_object(gathered, np.asarray(rows))
+    return np.concatenate(gathered)
+
+
+def broadcast(value: T) -> T:
+    """Rank 0's ``value`` (any picklable object) on every rank."""
+    if world_size() == 1:
+        return value
+    box = [value]
+    _group().broadcast_object_list(box, src=0, device=_device())
+    return box[0]
+
+
+def average(value: float) -> float:
+    """The mean of ``value`` over ranks."""
+    if world_size() == 1:
+        return value
+    import torch
+
+    tensor = torch.tensor([value], dtype=torch.float64, device=_device())
+    _group().all_reduce(tensor)
+    return float(tensor.item()) / world_size()
+
+
+def broadcast_module(module: nn.Module) -> None:
+    """Copy rank 0's parameters and buffers to every rank, so all start from the same weights."""
+    if (dist := _group()) is None:
+        return
+    for tensor in [*module.parameters(), *module.buffers()]:
+        dist.broadcast(tensor.data, src=0)
+
+
+def average_gradients(module: nn.Module) -> None:
+    """Average the gradients of ``module`` over ranks in place, as DistributedDataParallel would.
+
+    One all-reduce of a flat buffer: every gradient (zeros where this rank has none) and, per
+    parameter, a count of the ranks that have one. A parameter no rank used keeps ``grad = None``,
+    so the optimizer skips it exactly as in a single process.
+    """
+    world = world_size()
+    if world == 1:
+        return
+    import torch
+
+    params = [p for p in module.parameters() if p.requires_grad]
+    if not params:
+        return
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    present = torch.tensor([p.grad is not None for p in params], dtype=flat.dtype, device=flat.device)
+    flat = torch.cat([flat, present])
+    _group().all_reduce(flat)
+    counts = flat[len(flat) - len(params) :].tolist()  # one device sync, not one per parameter
+    offset = 0
+    for param, count in zip(params, counts, strict=True):
+        size = param.numel()
+        if count > 0:
+            grad = flat[offset : offset + size].view_as(param).div_(world)
+            if param.grad is None:
+                param.grad = grad.to(param.dtype).clone()
+            else:
+                param.grad.copy_(grad)
+        offset += size
