@@ -65,12 +65,15 @@ def recipe_command(
     extra: list[inspect.Parameter] | None = None,
     adjust: Adjust | None = None,
     doc: str = "",
+    profiles: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
 ) -> Callable[..., None]:
     """Build the Typer command of a recipe with the given stage defaults.
 
     ``stages`` maps stage -> default component name (stages absent here do not exist in the recipe);
     ``options`` gives default options per stage; ``extra`` adds recipe-specific flags, which
-    ``adjust(config, flags)`` applies to the config before validation.
+    ``adjust(config, flags)`` applies to the config before validation. ``profiles`` maps a dataset
+    name to options per component name, applied when that dataset and component are used (a small
+    dataset needs smaller codebooks and models); ``--set`` still overrides them.
     """
     stage_options = {stage: dict(opts) for stage, opts in (options or {}).items()}
     extra = extra or []
@@ -97,6 +100,9 @@ def recipe_command(
             raise typer.BadParameter("must be >= 1", param_hint="--max-history")
         if adjust is not None:
             adjust(config, flags)
+        profile = (profiles or {}).get(config.data, {})
+        for spec in config.stages().values():
+            spec.options = {**profile.get(spec.name, {}), **spec.options}
         registry = get_registry()
         resolved = resolve_config(config, registry, parse_settings(kwargs["set"] or []))
         if kwargs["print_config"]:

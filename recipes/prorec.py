@@ -13,6 +13,7 @@ import typer
 from genrec.errors import ConfigError
 from genrec.pipeline import PipelineConfig, StageSpec
 from genrec.recipe import recipe_command
+from genrec_recipes.profiles import PROFILES
 
 BASE_QUANTIZER = "kmeans"
 ABLATIONS = {
@@ -72,4 +73,5 @@ command = recipe_command(
     extra=[_flag(name) for name in ABLATIONS],
     adjust=apply_ablations,
     doc="PRORec: progressive collaborative and semantic knowledge fusion for generative recommendation.",
+    profiles=PROFILES,
 )
