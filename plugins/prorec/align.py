@@ -29,6 +29,7 @@ from torch import nn
 
 from genrec.artifacts import digest
 from genrec.contracts import ItemEmbeddings, RecData
+from genrec.device import resolve_device
 from genrec.errors import ConfigError
 from genrec.evaluation import rank_metrics
 from genrec.training import TrainConfig, TrainResult, seed_everything, train
@@ -111,19 +112,6 @@ class AlignmentModel(nn.Module):
         if hasattr(model, "full_scores"):
             return model.full_scores(histories)
         return model.logits(model.encode(histories))
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto``: CUDA when available, else CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as error:
-        raise ConfigError(f"fuser 'prorec-align' option 'device': {device!r} is not a torch device") from error
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("fuser 'prorec-align' option 'device': CUDA was asked for but is not available")
-    return resolved
 
 
 def _batches(
@@ -237,7 +225,7 @@ class ProrecAlign:
             raise ConfigError("fuser 'prorec-align': the semantic embeddings contain NaN or infinity")
         if len(data.split.valid_targets) == 0:
             raise ConfigError("fuser 'prorec-align': no validation users (sequences of 3+ items) to select on")
-        device = resolve_device(self.device)
+        device = resolve_device(self.device, "fuser 'prorec-align'")
         seed = data.seed if self.seed is None else self.seed
         inputs, targets = self._training_data(data)
         if len(inputs) == 0:

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from genrec.console import log
+from genrec.device import resolve_device
 from genrec.errors import ConfigError
 from genrec.training import TrainConfig, TrainResult, train
 from genrec_plugins.quantizers._kmeans import as_matrix, kmeans
@@ -121,9 +122,7 @@ class RQVAE:
         self.result_: TrainResult | None = None
 
     def _device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
+        return resolve_device(self.device, "rqvae")
 
     def fit(self, embeddings: np.ndarray) -> RQVAE:
         device = self._device()

@@ -19,23 +19,12 @@ from torch import nn
 
 from genrec.artifacts import digest
 from genrec.contracts import AuxiliaryLoss, ItemCodes, RecData
+from genrec.device import resolve_device
 from genrec.errors import ConfigError
 from genrec.evaluation import evaluate
 from genrec.training import TrainConfig, TrainResult, seed_everything, train
 from genrec_plugins.sasrec.batches import shuffled_batches, training_windows
 from genrec_plugins.sasrec.model import SASRec, full_softmax_loss, sampled_bce_loss
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as error:
-        raise ConfigError(f"sasrec option 'device': {device!r} is not a torch device") from error
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("sasrec option 'device': CUDA was asked for but is not available")
-    return resolved
 
 
 class SASRecGenerator:
@@ -108,7 +97,7 @@ class SASRecGenerator:
         self, data: RecData, codes: ItemCodes | None = None, aux_losses: Sequence[AuxiliaryLoss] = ()
     ) -> SASRecGenerator:
         seed = self._seed(data)
-        device = resolve_device(self.device)
+        device = resolve_device(self.device, 'sasrec')
         max_len = self.max_len or data.split.max_history
         inputs, targets = training_windows(data.split.train, max_len)
         if len(inputs) == 0:

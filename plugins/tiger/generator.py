@@ -22,6 +22,7 @@ from torch import nn
 from genrec.artifacts import digest
 from genrec.contracts import AuxiliaryLoss, ItemCodes, RecData
 from genrec.decoding import CodeTrie, beam_search
+from genrec.device import resolve_device
 from genrec.errors import ConfigError
 from genrec.evaluation import evaluate
 from genrec.training import TrainConfig, TrainResult, seed_everything, train
@@ -44,18 +45,6 @@ def decode_chunks(lengths: np.ndarray) -> list[slice]:
         chunks.append(slice(start, end))
         start = end
     return chunks
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as error:
-        raise ConfigError(f"tiger option 'device': {device!r} is not a torch device") from error
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("tiger option 'device': CUDA was asked for but is not available")
-    return resolved
 
 
 def bf16_supported(device: torch.device) -> bool:
@@ -254,7 +243,7 @@ class Tiger:
         if len(codes.codes) != data.n_items:
             raise ConfigError(f"tiger: {len(codes.codes)} item codes for a catalog of {data.n_items} items")
         seed = self._seed(data)
-        device = resolve_device(self.device)
+        device = resolve_device(self.device, 'tiger')
         self._bf16 = self.bf16 and bf16_supported(device)
         histories, targets = data.split.training_examples()
         if len(targets) == 0:
