@@ -277,3 +277,17 @@ def test_unknown_dataset_name() -> None:
         prepare_dataset("movies")
     assert amazon.raw_files("toys") == ("reviews_Toys_and_Games_5.json.gz", "meta_Toys_and_Games.json.gz")
     assert amazon.raw_files("sports")[0] == "reviews_Sports_and_Outdoors_5.json.gz"
+
+
+def test_cli_prepare_then_stats(upstream: Upstream, tmp_path: Path) -> None:
+    from conftest import run_genrec
+
+    env = {"GENREC_CACHE_DIR": str(tmp_path / "cache")}
+    prepared = run_genrec("data", "prepare", "beauty", "--base-url", upstream.url, env=env)
+    assert prepared.returncode == 0, prepared.stderr
+    assert str(tmp_path / "cache" / "data" / "beauty") in prepared.stdout
+    stats = run_genrec("data", "stats", "beauty", "--json", env=env)  # found in the cache by name
+    assert stats.returncode == 0, stats.stderr
+    assert '"users": 3' in stats.stdout and '"items": 4' in stats.stdout
+    refused = run_genrec("data", "prepare", "demo", env=env)
+    assert refused.returncode != 0 and "NAME" in refused.stderr + refused.stdout
