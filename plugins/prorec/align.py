@@ -16,7 +16,6 @@ collaborative model's own full-catalogue next-item ranking.
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -35,8 +34,6 @@ from genrec.evaluation import rank_metrics
 from genrec.training import TrainConfig, TrainResult, seed_everything, train
 from genrec_plugins.prorec.adaptation import AdaptationLayer
 from genrec_plugins.prorec.losses import info_nce
-
-log = logging.getLogger("genrec.prorec")
 
 DIN_NEGATIVES = 1024  # uniformly sampled negatives per training batch of the DIN-style model
 SCORE_CHUNK = 2048  # candidate items scored at once by the DIN-style model
@@ -184,7 +181,7 @@ class ProrecAlign:
         self.seed, self.device = seed, device
         self.model: AlignmentModel | None = None
         self.result: TrainResult | None = None
-        self.log: Callable[[str], None] | None = None  # progress lines; None = the "genrec.prorec" logger
+        self.log: Callable[[str], None] | None = None  # progress lines; None = the run's console
 
     def options(self) -> dict[str, Any]:
         """The options that shape the trained weights (not epochs, patience or device)."""
@@ -264,7 +261,7 @@ class ProrecAlign:
             validate,
             config,
             checkpoint_dir=self._checkpoint_dir(data, semantic, seed),
-            log=self.log or log.info,
+            log=self.log,  # None: the shared loop's console log, like every other training stage
         )
         return self._integrated(model)
 
