@@ -9,6 +9,8 @@ from rich.console import Console
 
 T = TypeVar("T")
 console = Console(stderr=True, highlight=False)
+if not console.is_terminal:  # logs and CI: wide enough that tables keep their column names
+    console.width = max(console.width, 120)
 
 
 def log(message: str) -> None:
