@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -34,6 +34,7 @@ from genrec.evaluation import rank_metrics
 from genrec.training import TrainConfig, TrainResult, seed_everything, train
 from genrec_plugins.prorec.adaptation import AdaptationLayer
 from genrec_plugins.prorec.losses import info_nce
+from genrec_plugins.sasrec.batches import shuffled_batches, training_windows
 
 DIN_NEGATIVES = 1024  # uniformly sampled negatives per training batch of the DIN-style model
 SCORE_CHUNK = 2048  # candidate items scored at once by the DIN-style model
@@ -111,20 +112,6 @@ class AlignmentModel(nn.Module):
         return model.logits(model.encode(histories))
 
 
-def _batches(
-    inputs: np.ndarray, targets: np.ndarray, batch_size: int, seed: int, epoch: int, device: torch.device
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Shuffled batches in an order fixed by (seed, epoch), so a resumed run sees the same ones."""
-    order = np.random.default_rng([seed, epoch]).permutation(len(inputs))
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        x, y = inputs[rows], targets[rows]
-        if y.ndim == 2:  # per-position windows: drop the columns that are padding in every row
-            first = int(np.argmax((x != 0).any(axis=0)))
-            x, y = x[:, first:], y[:, first:]
-        yield torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
-
-
 class ProrecAlign:
     """PRORec stage 1: jointly train a collaborative model and align it with adapted text embeddings."""
 
@@ -199,7 +186,6 @@ class ProrecAlign:
     def _training_data(self, data: RecData) -> tuple[np.ndarray, np.ndarray]:
         if self.collaborative_model == "din":
             return data.split.training_examples()  # one target per history
-        from genrec_plugins.sasrec.batches import training_windows
 
         return training_windows(data.split.train, data.split.max_history)  # every position predicts
 
@@ -256,7 +242,7 @@ class ProrecAlign:
         )
         self.result = train(
             model,
-            lambda epoch: _batches(inputs, targets, self.batch_size, seed, epoch, device),
+            lambda epoch: shuffled_batches(inputs, targets, self.batch_size, seed, epoch, device),
             loss_fn,
             validate,
             config,
