@@ -29,3 +29,10 @@ class PluginError(GenrecError):
 
 class TrainingError(GenrecError):
     """Training cannot go on (for example, the loss became NaN)."""
+
+
+def require_at_least(owner: str, minimum: float, **values: float) -> None:
+    """Raise a ConfigError naming the first option below ``minimum`` (``owner`` names the component)."""
+    for name, value in values.items():
+        if value < minimum:
+            raise ConfigError(f"{owner} option {name!r} must be at least {minimum}, got {value}")

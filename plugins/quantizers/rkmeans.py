@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from genrec.errors import ConfigError
+from genrec.errors import require_at_least
 from genrec_plugins.quantizers._kmeans import as_matrix, kmeans, nearest
 
 
@@ -23,16 +23,8 @@ class ResidualKMeans:
         n_init: int = 1,
         max_iter: int = 50,
     ):
-        for name, value in (
-            ("levels", levels),
-            ("codebook_size", codebook_size),
-            ("n_init", n_init),
-            ("max_iter", max_iter),
-        ):
-            if value < 1:
-                raise ConfigError(f"rkmeans option {name!r} must be at least 1, got {value}")
-        if seed < 0:
-            raise ConfigError(f"rkmeans option 'seed' must be non-negative, got {seed}")
+        require_at_least("rkmeans", 1, levels=levels, codebook_size=codebook_size, n_init=n_init, max_iter=max_iter)
+        require_at_least("rkmeans", 0, seed=seed)
         self.levels = levels
         self.codebook_size = codebook_size
         self.seed = seed

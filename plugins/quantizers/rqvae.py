@@ -17,7 +17,7 @@ from torch import nn
 
 from genrec.console import log
 from genrec.device import resolve_device
-from genrec.errors import ConfigError
+from genrec.errors import ConfigError, require_at_least
 from genrec.training import TrainConfig, TrainResult, train
 from genrec_plugins.quantizers._kmeans import as_matrix, kmeans
 
@@ -93,15 +93,15 @@ class RQVAE:
         device: Literal["auto", "cpu", "cuda"] = "auto",
         verbose: bool = False,
     ):
-        for name, value in (
-            ("levels", levels),
-            ("codebook_size", codebook_size),
-            ("latent_dim", latent_dim),
-            ("epochs", epochs),
-            ("batch_size", batch_size),
-        ):
-            if value < 1:
-                raise ConfigError(f"rqvae option {name!r} must be at least 1, got {value}")
+        require_at_least(
+            "rqvae",
+            1,
+            levels=levels,
+            codebook_size=codebook_size,
+            latent_dim=latent_dim,
+            epochs=epochs,
+            batch_size=batch_size,
+        )
         if any(h < 1 for h in hidden_dims):
             raise ConfigError(f"rqvae option 'hidden_dims' must be positive sizes, got {hidden_dims}")
         if lr <= 0 or beta < 0 or seed < 0:

@@ -20,7 +20,7 @@ from torch import nn
 from genrec.artifacts import digest
 from genrec.contracts import AuxiliaryLoss, ItemCodes, RecData
 from genrec.device import resolve_device
-from genrec.errors import ConfigError
+from genrec.errors import ConfigError, require_at_least
 from genrec.evaluation import evaluate
 from genrec.training import TrainConfig, TrainResult, seed_everything, train
 from genrec_plugins.sasrec.batches import shuffled_batches, training_windows
@@ -53,9 +53,7 @@ class SASRecGenerator:
         device: str = "auto",
         bf16: bool = False,
     ):
-        for name, value in (("dim", dim), ("layers", layers), ("heads", heads), ("batch_size", batch_size)):
-            if value < 1:
-                raise ConfigError(f"sasrec option {name!r} must be at least 1, got {value}")
+        require_at_least("sasrec", 1, dim=dim, layers=layers, heads=heads, batch_size=batch_size)
         if dim % heads:
             raise ConfigError(f"sasrec option 'dim' ({dim}) must be divisible by 'heads' ({heads})")
         if not 0.0 <= dropout < 1.0:
@@ -97,7 +95,7 @@ class SASRecGenerator:
         self, data: RecData, codes: ItemCodes | None = None, aux_losses: Sequence[AuxiliaryLoss] = ()
     ) -> SASRecGenerator:
         seed = self._seed(data)
-        device = resolve_device(self.device, 'sasrec')
+        device = resolve_device(self.device, "sasrec")
         max_len = self.max_len or data.split.max_history
         inputs, targets = training_windows(data.split.train, max_len)
         if len(inputs) == 0:

@@ -23,7 +23,7 @@ from genrec.artifacts import digest
 from genrec.contracts import AuxiliaryLoss, ItemCodes, RecData
 from genrec.decoding import CodeTrie, beam_search
 from genrec.device import resolve_device
-from genrec.errors import ConfigError
+from genrec.errors import ConfigError, require_at_least
 from genrec.evaluation import evaluate
 from genrec.training import TrainConfig, TrainResult, seed_everything, train
 from genrec_plugins.tiger.batches import bucketed_order, history_lengths, trimmed
@@ -144,22 +144,21 @@ class Tiger:
         device: str = "auto",
         bf16: bool = True,
     ):
-        positive = {
-            "layers_encoder": layers_encoder,
-            "layers_decoder": layers_decoder,
-            "d_model": d_model,
-            "heads": heads,
-            "head_dim": head_dim,
-            "ffn": ffn,
-            "batch_size": batch_size,
-            "epochs": epochs,
-            "patience": patience,
-            "eval_every": eval_every,
-            "beam": beam,
-        }
-        for name, value in positive.items():
-            if value < 1:
-                raise ConfigError(f"tiger option {name!r} must be at least 1, got {value}")
+        require_at_least(
+            "tiger",
+            1,
+            layers_encoder=layers_encoder,
+            layers_decoder=layers_decoder,
+            d_model=d_model,
+            heads=heads,
+            head_dim=head_dim,
+            ffn=ffn,
+            batch_size=batch_size,
+            epochs=epochs,
+            patience=patience,
+            eval_every=eval_every,
+            beam=beam,
+        )
         if not 0.0 <= dropout < 1.0:
             raise ConfigError(f"tiger option 'dropout' must be in [0, 1), got {dropout}")
         if lr <= 0:
@@ -243,7 +242,7 @@ class Tiger:
         if len(codes.codes) != data.n_items:
             raise ConfigError(f"tiger: {len(codes.codes)} item codes for a catalog of {data.n_items} items")
         seed = self._seed(data)
-        device = resolve_device(self.device, 'tiger')
+        device = resolve_device(self.device, "tiger")
         self._bf16 = self.bf16 and bf16_supported(device)
         histories, targets = data.split.training_examples()
         if len(targets) == 0:
