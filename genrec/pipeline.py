@@ -129,11 +129,10 @@ def resolve_config(config: PipelineConfig, registry: Registry, settings: Mapping
 
 
 def pick_device(preference: str = "auto") -> str:
-    if preference != "auto":
-        return preference
-    import torch
+    """The run's device from ``--device``: ``auto`` is CUDA when available, else the CPU."""
+    from genrec.device import resolve_device
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(resolve_device(preference, "--device"))
 
 
 def _save_embeddings(directory: Path, embeddings: ItemEmbeddings) -> None:

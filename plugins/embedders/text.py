@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from genrec.contracts import ItemEmbeddings, RecData
+from genrec.device import resolve_device
 from genrec.errors import ConfigError, DataError
 from genrec_plugins.embedders.item_text import ItemTemplate, item_texts
 
@@ -57,7 +58,7 @@ class TextEmbedder:
 
     def embed(self, data: RecData) -> ItemEmbeddings:
         texts = item_texts(data.dataset.items, self.template)
-        device = data.device if self.device == "auto" else self.device
+        device = str(resolve_device(self.device, "text embedder option 'device'", auto=data.device))
         encoder = _load(resolve_model(self.model), device)
         vectors = encoder.encode(
             texts,

@@ -208,7 +208,7 @@ class ProrecAlign:
             raise ConfigError("fuser 'prorec-align': the semantic embeddings contain NaN or infinity")
         if len(data.split.valid_targets) == 0:
             raise ConfigError("fuser 'prorec-align': no validation users (sequences of 3+ items) to select on")
-        device = resolve_device(self.device, "fuser 'prorec-align'")
+        device = resolve_device(self.device, "fuser 'prorec-align' option 'device'", auto=data.device)
         seed = data.seed if self.seed is None else self.seed
         inputs, targets = self._training_data(data)
         if len(inputs) == 0:

@@ -122,7 +122,7 @@ class RQVAE:
         self.result_: TrainResult | None = None
 
     def _device(self) -> torch.device:
-        return resolve_device(self.device, "rqvae")
+        return resolve_device(self.device, "rqvae option 'device'")
 
     def fit(self, embeddings: np.ndarray) -> RQVAE:
         device = self._device()

@@ -95,7 +95,7 @@ class SASRecGenerator:
         self, data: RecData, codes: ItemCodes | None = None, aux_losses: Sequence[AuxiliaryLoss] = ()
     ) -> SASRecGenerator:
         seed = self._seed(data)
-        device = resolve_device(self.device, "sasrec")
+        device = resolve_device(self.device, "sasrec option 'device'", auto=data.device)
         max_len = self.max_len or data.split.max_history
         inputs, targets = training_windows(data.split.train, max_len)
         if len(inputs) == 0:

@@ -242,7 +242,7 @@ class Tiger:
         if len(codes.codes) != data.n_items:
             raise ConfigError(f"tiger: {len(codes.codes)} item codes for a catalog of {data.n_items} items")
         seed = self._seed(data)
-        device = resolve_device(self.device, "tiger")
+        device = resolve_device(self.device, "tiger option 'device'", auto=data.device)
         self._bf16 = self.bf16 and bf16_supported(device)
         histories, targets = data.split.training_examples()
         if len(targets) == 0:
