@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import typer
@@ -37,6 +38,7 @@ def domination(
     def quantize(vectors):  # noqa: ANN001, ANN202 - numpy in, numpy out
         return quantizer_component.build(seed=seed).fit(vectors).encode(vectors)
 
+    @functools.cache  # one pipeline (and one data load) per fuser, the sources' included
     def pipeline_for(fuser: str) -> Pipeline:
         config = PipelineConfig(
             recipe="analysis",

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from genrec.data.format import json_object, write_dataset
 from genrec.errors import ConfigError, DataError
 
 # The 2014 release, per category, as published by UCSD; SNAP_URL serves the same files (``--base-url``).
@@ -173,12 +174,7 @@ def read_reviews(path: Path) -> list[tuple[str, str, int]]:
     """(reviewerID, asin, unixReviewTime) per review, in file order."""
     reviews: list[tuple[str, str, int]] = []
     for number, line in _lines(path):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(path, f"broken JSON: {error.msg} (column {error.colno})", number) from None
-        if not isinstance(record, dict):
-            raise DataError(path, f"expected a JSON object, got {type(record).__name__}", number)
+        record = json_object(path, line, number)
         user, asin, time = record.get("reviewerID"), record.get("asin"), record.get("unixReviewTime")
         if not isinstance(user, str) or not user:
             raise DataError(path, f"'reviewerID' must be a non-empty string, got {user!r}", number)
@@ -285,7 +281,6 @@ def prepare_amazon(
     """Download (or reuse) the raw files of ``name`` and write the prepared dataset to ``target``."""
     from genrec.artifacts import atomic_directory
     from genrec.data.dataset import Dataset
-    from genrec.data.format import write_dataset
 
     log = log or (lambda message: None)
     target = Path(target)

@@ -38,18 +38,24 @@ def _read_lines(path: Path) -> list[str]:
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
+def json_object(path: Path, line: str, number: int) -> dict[str, Any]:
+    """One JSON-lines record, which must be an object; errors name the file and line."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise DataError(path, f"broken JSON: {error.msg} (column {error.colno})", number) from None
+    if not isinstance(record, dict):
+        raise DataError(path, f"expected a JSON object, got {type(record).__name__}", number)
+    return record
+
+
 def read_items(path: Path) -> list[dict[str, Any]]:
     by_id: dict[int, dict[str, Any]] = {}
     lines_of: dict[int, int] = {}
     for number, line in enumerate(_read_lines(path), start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(path, f"broken JSON: {error.msg} (column {error.colno})", number) from None
-        if not isinstance(record, dict):
-            raise DataError(path, f"expected a JSON object, got {type(record).__name__}", number)
+        record = json_object(path, line, number)
         item_id = record.get("item_id")
         if isinstance(item_id, bool) or not isinstance(item_id, int):
             raise DataError(path, f"'item_id' must be an integer, got {item_id!r}", number)
