@@ -173,7 +173,7 @@ class ProrecAlign:
     def options(self) -> dict[str, Any]:
         """The options that shape the trained weights (not epochs, patience or device)."""
         names = ("dim", "layers", "heads", "dropout", "lr", "weight_decay", "batch_size", "temperature",
-                 "align_weight", "align_items", "collaborative_model")
+                 "align_weight", "align_items", "collaborative_model")  # fmt: skip
         return {name: getattr(self, name) for name in names}
 
     def _build_collaborative(self, n_items: int, max_len: int) -> nn.Module:

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genrec.attention import attention
+
 
 class _Block(nn.Module):
     """A pre-norm transformer block: x + attn(LN(x)), then x + ffn(LN(x))."""
@@ -32,13 +34,8 @@ class _Block(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         batch, length, dim = x.shape
         q, k, v = self.qkv(self.attn_norm(x)).view(batch, length, 3, self.heads, dim // self.heads).unbind(2)
-        attended = F.scaled_dot_product_attention(
-            q.transpose(1, 2),
-            k.transpose(1, 2),
-            v.transpose(1, 2),
-            attn_mask=mask,
-            dropout_p=self.dropout if self.training else 0.0,
-        )
+        dropout = self.dropout if self.training else 0.0
+        attended = attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), mask, dropout=dropout)
         x = x + self.drop(self.out(attended.transpose(1, 2).reshape(batch, length, dim)))
         return x + self.drop(self.ffn(self.ffn_norm(x)))
 

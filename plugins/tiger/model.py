@@ -8,9 +8,9 @@ reads ``[begin, c_0, ..., c_{t-1}]`` and predicts level ``t`` with that level's 
 
 Attention has ``heads`` heads of ``head_dim`` each; the inner width ``heads * head_dim`` need not equal
 ``d_model`` (the TIGER default is 6 heads of 64 over d_model 128, as in its T5 configuration). Layers are
-pre-norm; dropout acts on the embeddings and the residual branches only: not on attention weights, so
-the fused attention kernels stay usable in training, and not on the wide feed-forward hidden layer,
-whose random masks cost a fifth of a CPU training step.
+pre-norm; dropout acts on the embeddings and the residual branches only: not on attention weights,
+and not on the wide feed-forward hidden layer, whose random masks cost a fifth of a CPU training step.
+Attention is :func:`genrec.attention.attention`.
 
 Decoder hidden states are shaped ``(users, width, positions, d_model)``: ``width`` rows (beams) per
 user share one encoder memory, and cross-attention runs them as one query block per user.
@@ -23,6 +23,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from genrec.attention import attention
 
 PAD, BEGIN, FIRST_CODE = 0, 1, 2
 
@@ -70,7 +72,7 @@ class SelfAttention(nn.Module):
         if past is not None:
             k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
         # With a cache the queries are the newest positions and may see everything before them.
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and past is None)
+        out = attention(q, k, v, mask, causal=causal and past is None)
         return self.out(_merge(out)), (k, v)
 
 
@@ -88,7 +90,7 @@ class CrossAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, memory: KV, mask: torch.Tensor | None) -> torch.Tensor:
         """``x`` (users, Q, d) queries of all rows of a user; ``memory`` (users, h, S, hd)."""
-        out = F.scaled_dot_product_attention(_heads(self.q(x), self.heads), *memory, attn_mask=mask)
+        out = attention(_heads(self.q(x), self.heads), *memory, mask)
         return self.out(_merge(out))
 
 
