@@ -1,10 +1,9 @@
 """Scaled dot-product attention for the models of every plugin, fast on CPU and on CUDA.
 
-On CUDA this is ``torch.nn.functional.scaled_dot_product_attention`` (fused kernels). On CPU the
-sequences of recommendation models are short (tens of tokens), and there the fused kernel's backward
-pass, in bf16 above all, cost more than all the matmuls of a TIGER training step. Three plain ops are
-4x faster under bf16 autocast (``benchmarks/attention.py``), which makes a whole TIGER bf16 training
-step about 1.6x faster.
+Mostly this is ``torch.nn.functional.scaled_dot_product_attention`` (fused kernels). In bf16 on CPU,
+though, the fused kernel's backward pass cost more than all the matmuls of a TIGER training step: there
+three plain ops (:func:`plain_attention`) are 4x faster (``benchmarks/attention.py``), which makes a
+whole TIGER bf16 training step 1.6x faster. In float32 on CPU the fused kernel is the faster one.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["attention"]
+__all__ = ["attention", "plain_attention"]
 
 
 def attention(
@@ -31,8 +30,20 @@ def attention(
     query ``i`` see keys ``0..i`` (queries and keys aligned at the start). ``dropout`` acts on the
     attention weights. Every query must be allowed at least one key.
     """
-    if q.device.type != "cpu":
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=causal)
+    if q.device.type == "cpu" and _bf16(q):
+        return plain_attention(q, k, v, mask, causal, dropout)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=causal)
+
+
+def plain_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    causal: bool = False,
+    dropout: float = 0.0,
+) -> torch.Tensor:
+    """:func:`attention` as two matmuls and a softmax."""
     scores = torch.matmul(q, k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))
     if causal:
         t, s = scores.shape[-2:]
@@ -44,6 +55,11 @@ def attention(
     if dropout > 0.0:
         weights = F.dropout(weights, dropout)
     return torch.matmul(weights, v)
+
+
+def _bf16(q: torch.Tensor) -> bool:
+    autocast = torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+    return q.dtype == torch.bfloat16 or autocast
 
 
 def _causal(t: int, s: int, device: torch.device) -> torch.Tensor:
