@@ -325,6 +325,8 @@ class Pipeline:
             upstream = {"codes": codes_key, "fused": fused_key}
 
         def build_generator(tmp: Path) -> None:
+            from genrec.training import TrainResult
+
             generator = self._build("generator")
             fit_started = time.perf_counter()
             generator.fit(self.data, codes, aux_losses)
@@ -332,17 +334,16 @@ class Pipeline:
             eval_started = time.perf_counter()
             valid = evaluate(generator.recommend, split.valid_histories, split.valid_targets)
             test = evaluate(generator.recommend, split.test_histories, split.test_targets)  # once, at the end
-            (tmp / "metrics.json").write_text(
-                json.dumps(
-                    {
-                        "valid": valid,
-                        "test": test,
-                        "fit_seconds": round(fit_seconds, 2),
-                        "evaluate_seconds": round(time.perf_counter() - eval_started, 2),
-                    },
-                    indent=2,
-                )
-            )
+            record = {
+                "valid": valid,
+                "test": test,
+                "fit_seconds": round(fit_seconds, 2),
+                "evaluate_seconds": round(time.perf_counter() - eval_started, 2),
+            }
+            trained = getattr(generator, "result", None)
+            if isinstance(trained, TrainResult):  # spans resumes, unlike fit_seconds
+                record["training"] = trained.summary()
+            (tmp / "metrics.json").write_text(json.dumps(record, indent=2))
 
         aux_names = [getattr(a, "name", type(a).__name__) for a in aux_losses]
         generator_path, _ = self._stage("generator", {**upstream, "aux_losses": ",".join(aux_names)}, build_generator)
@@ -363,6 +364,7 @@ class Pipeline:
                 "evaluate": metrics["evaluate_seconds"],
             },
             "codes": stats,
+            "training": metrics.get("training"),
             "stages": self.reused,
             "auxiliary_losses": aux_names,
             "genrec_version": _version(),

@@ -53,6 +53,21 @@ class TrainResult:
     epochs_run: int
     seconds: float
     history: list[dict[str, Any]] = field(default_factory=list)
+    monitor: str = "ndcg@10"
+
+    @property
+    def total_seconds(self) -> float:
+        """Training and validation time of every epoch, including those run before a resume."""
+        return sum(record["seconds"] + record.get("valid_seconds", 0.0) for record in self.history)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "best_epoch": self.best_epoch + 1,
+            "epochs_run": self.epochs_run,
+            "seconds": round(self.total_seconds, 2),
+            "monitor": self.monitor,
+            "valid_curve": [round(r["valid"][self.monitor], 5) for r in self.history if "valid" in r],
+        }
 
 
 def seed_everything(seed: int) -> None:
@@ -145,9 +160,10 @@ def train(
         }
         if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
             model.eval()
+            valid_start = time.perf_counter()
             with torch.no_grad():
                 metrics = distributed.broadcast(validate())  # one decision for all ranks
-            record["valid"] = metrics
+            record["valid"], record["valid_seconds"] = metrics, time.perf_counter() - valid_start
             score = metrics[config.monitor]
             if score > best_score:
                 best_score, best_epoch, best_metrics, stale = score, epoch, metrics, 0
@@ -179,4 +195,4 @@ def train(
             distributed.barrier()  # a resumed run finds the same checkpoint on every rank
     model.load_state_dict(best_state)
     model.eval()
-    return TrainResult(best_metrics, best_epoch, epoch + 1, time.perf_counter() - started, history)
+    return TrainResult(best_metrics, best_epoch, epoch + 1, time.perf_counter() - started, history, config.monitor)

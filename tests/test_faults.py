@@ -79,6 +79,7 @@ def test_killed_training_resumes_to_the_same_metrics(tmp_path, sig, expected):
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed from" in resumed.stderr
     results = json.loads((run_dir / "results.json").read_text())
+    assert results["training"]["epochs_run"] == expected["training"]["epochs_run"]  # counted across the kill
     for split in ("valid", "test"):
         for metric, value in expected[split].items():
             assert results[split][metric] == pytest.approx(value, abs=1e-6), (split, metric)

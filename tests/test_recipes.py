@@ -32,6 +32,9 @@ def _check_results(results: dict) -> None:
         assert all(0.0 <= v <= 1.0 for v in results[split].values())
     assert results["protocol"]["max_history"] == 20
     assert results["timings"]["generator"] > 0
+    training = results["training"]
+    assert 1 <= training["best_epoch"] <= training["epochs_run"] == len(training["valid_curve"])
+    assert training["seconds"] > 0
     assert results["config"]["seed"] == 0
 
 

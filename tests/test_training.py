@@ -64,6 +64,11 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path):
     resumed = train(model, batches, loss_fn, validate, TrainConfig(epochs=6, lr=0.05), tmp_path, log=lambda m: None)
     assert resumed.best_metrics["ndcg@10"] == pytest.approx(full.best_metrics["ndcg@10"], abs=1e-6)
     assert torch.allclose(model.weight, full_weights, atol=1e-6)
+    # the summary covers the epochs run before the resume too
+    summary = resumed.summary()
+    assert summary["epochs_run"] == 6 and len(summary["valid_curve"]) == 6
+    assert summary["valid_curve"] == pytest.approx(full.summary()["valid_curve"], abs=1e-5)
+    assert resumed.total_seconds > sum(record["seconds"] for record in resumed.history[3:])
 
 
 def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path):
