@@ -31,6 +31,7 @@ from genrec.registry import Registry
 
 STAGES = ("embedder", "collaborative", "fuser", "quantizer", "generator")
 KIND_OF_STAGE = {"collaborative": "embedder"}
+BUILD_RECORD = "build.json"  # in each stage artifact: the seconds its build took
 
 
 @dataclass
@@ -194,6 +195,8 @@ class Pipeline:
             seed_everything(self.config.seed)
             self.data.workdir = workdir
             build(tmp)
+            # What building cost, kept with the artifact: a later run that reuses it can still report it.
+            (tmp / BUILD_RECORD).write_text(json.dumps({"seconds": round(time.perf_counter() - started, 2)}))
 
         log(f"[bold]{stage}[/bold]: {getattr(self.config, stage).name}")
         if self.fresh and distributed.is_main():
@@ -207,7 +210,13 @@ class Pipeline:
 
             shutil.rmtree(workdir, ignore_errors=True)
         self.timings[stage] = round(time.perf_counter() - started, 2)
-        self.reused[stage] = {"key": artifact.key, "reused": artifact.reused, "path": str(artifact.path)}
+        built = artifact.path / BUILD_RECORD
+        self.reused[stage] = {
+            "key": artifact.key,
+            "reused": artifact.reused,
+            "path": str(artifact.path),
+            "build_seconds": json.loads(built.read_text())["seconds"] if built.is_file() else None,
+        }
         if artifact.reused:
             log(f"{stage}: reused {artifact.path}")
         return artifact.path, artifact.key

@@ -53,6 +53,8 @@ def test_tiger_recipe(tmp_path, store):
     # the same command again reuses every stage
     again = _run("tiger", tmp_path / "run", store, *QUICK_TIGER, *QUICK_QUANTIZER)
     assert all(stage["reused"] for stage in again["stages"].values())
+    for name, stage in again["stages"].items():  # what building took is still reported
+        assert stage["build_seconds"] == results["stages"][name]["build_seconds"] > 0
     assert again["test"] == results["test"]
 
 
