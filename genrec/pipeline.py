@@ -163,11 +163,13 @@ class Pipeline:
         self.registry = registry
         self.timings: dict[str, float] = {}
         self.reused: dict[str, dict[str, Any]] = {}
+        self._built: dict[str, Any] = {}  # the component each stage built last, for its training record
         self.fresh = False  # rebuild every stage instead of reusing the store's
 
     def _build(self, stage: str) -> Any:
         spec = getattr(self.config, stage)
-        return self.registry.create(KIND_OF_STAGE.get(stage, stage), spec.name, **spec.options)
+        self._built[stage] = self.registry.create(KIND_OF_STAGE.get(stage, stage), spec.name, **spec.options)
+        return self._built[stage]
 
     def _manifest(self, stage: str, inputs: Mapping[str, str]) -> dict[str, Any]:
         spec = getattr(self.config, stage)
@@ -184,7 +186,7 @@ class Pipeline:
         return manifest
 
     def _stage(self, stage: str, inputs: Mapping[str, str], build: Any) -> tuple[Path, str]:
-        from genrec.training import seed_everything
+        from genrec.training import TrainResult, seed_everything
 
         started = time.perf_counter()
         manifest = self._manifest(stage, inputs)
@@ -195,8 +197,12 @@ class Pipeline:
             seed_everything(self.config.seed)
             self.data.workdir = workdir
             build(tmp)
-            # What building cost, kept with the artifact: a later run that reuses it can still report it.
-            (tmp / BUILD_RECORD).write_text(json.dumps({"seconds": round(time.perf_counter() - started, 2)}))
+            # What building cost (and how training went), kept with the artifact for runs that reuse it.
+            record: dict[str, Any] = {"seconds": round(time.perf_counter() - started, 2)}
+            trained = getattr(self._built.get(stage), "result", None)
+            if isinstance(trained, TrainResult):
+                record["training"] = trained.summary()
+            (tmp / BUILD_RECORD).write_text(json.dumps(record))
 
         log(f"[bold]{stage}[/bold]: {getattr(self.config, stage).name}")
         if self.fresh and distributed.is_main():
@@ -211,11 +217,13 @@ class Pipeline:
             shutil.rmtree(workdir, ignore_errors=True)
         self.timings[stage] = round(time.perf_counter() - started, 2)
         built = artifact.path / BUILD_RECORD
+        record = json.loads(built.read_text()) if built.is_file() else {}
         self.reused[stage] = {
             "key": artifact.key,
             "reused": artifact.reused,
             "path": str(artifact.path),
-            "build_seconds": json.loads(built.read_text())["seconds"] if built.is_file() else None,
+            "build_seconds": record.get("seconds"),
+            "training": record.get("training"),
         }
         if artifact.reused:
             log(f"{stage}: reused {artifact.path}")

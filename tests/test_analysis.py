@@ -107,10 +107,20 @@ def test_report_without_quantizer_and_from_item_embeddings():
 
 def test_plot_domination_writes_a_png(tmp_path):
     reports = {
-        "concat": {"knn_semantic": 0.8, "knn_collaborative": 0.1, "knn_chance": 0.01,
-                   "ami_semantic": 0.9, "ami_collaborative": 0.05},
-        "prorec-align": {"knn_semantic": 0.4, "knn_collaborative": 0.5, "knn_chance": 0.01,
-                         "ami_semantic": 0.4, "ami_collaborative": 0.5},
+        "concat": {
+            "knn_semantic": 0.8,
+            "knn_collaborative": 0.1,
+            "knn_chance": 0.01,
+            "ami_semantic": 0.9,
+            "ami_collaborative": 0.05,
+        },
+        "prorec-align": {
+            "knn_semantic": 0.4,
+            "knn_collaborative": 0.5,
+            "knn_chance": 0.01,
+            "ami_semantic": 0.4,
+            "ami_collaborative": 0.5,
+        },
     }
     path = plot_domination(reports, tmp_path / "plots" / "domination.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -63,6 +63,8 @@ def test_prorec_recipe(tmp_path, store):
     _check_results(results)
     assert results["config"]["stages"]["fuser"]["name"] == "prorec-align"
     assert results["auxiliary_losses"]  # the distillation losses reached the generator
+    fuser_training = results["stages"]["fuser"]["training"]  # the alignment model's own training record
+    assert fuser_training["epochs_run"] >= 1 and len(fuser_training["valid_curve"]) == fuser_training["epochs_run"]
 
 
 def test_swapping_a_stage_by_name(tmp_path, store):
