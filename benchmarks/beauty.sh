@@ -6,9 +6,10 @@ set -uo pipefail
 export GENREC_DATA_DIR="${GENREC_DATA_DIR:-../shared/data}"
 STORE="${STORE:-runs/store}"
 # Per-epoch model selection of the code generators on a fixed 3,000-user validation sample (speed on CPU);
-# the reported validation and test metrics use all users.
-TIGER_SET=(--set generator.valid_users=3000)
-steps=("${@:-sasrec analysis tiger prorec}")
+# the reported validation and test metrics use all users. EXTRA adds options to every code-generator run
+# (for example EXTRA="--set generator.epochs=10" for a fixed-budget comparison).
+TIGER_SET=(--set generator.valid_users=3000 ${EXTRA:-})
+steps=("${@:-sasrec analysis tiger prorec ablations}")
 for step in ${steps[@]}; do
   echo "=== $(date -u +%FT%TZ) $step"
   case "$step" in
@@ -17,7 +18,7 @@ for step in ${steps[@]}; do
     tiger) genrec recipe tiger --data beauty --store-dir "$STORE" "${TIGER_SET[@]}" ;;
     prorec) genrec recipe prorec --data beauty --store-dir "$STORE" "${TIGER_SET[@]}" ;;
     ablations)
-      for flag in --no-align --no-distill --concat --collaborative-only; do
+      for flag in --no-align --no-distill --concat --semantic-only --collaborative-only; do
         genrec recipe prorec --data beauty --store-dir "$STORE" "${TIGER_SET[@]}" "$flag"
       done ;;
   esac
