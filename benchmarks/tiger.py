@@ -1,6 +1,7 @@
 """TIGER throughput on Beauty-shaped data: training step efficiency and constrained beam decoding.
 
     GENREC_DATA_DIR=/work/shared/data .venv/bin/python benchmarks/tiger.py --steps 200 --users 3000
+    GENREC_DATA_DIR=... python3 benchmarks/tiger.py --device cuda --dtypes bf16 --users 22363   # on a GPU
 
 Codes are random unique 3-level codes of 256 (plus the core's disambiguation level): the model's cost
 does not depend on what the codes mean. Prints training examples/s and tokens/s, the achieved matmul
@@ -25,16 +26,23 @@ from genrec.protocol import leave_one_out
 from genrec_plugins.tiger.generator import Tiger
 
 
-def matmul_peak(dtype: torch.dtype, seconds: float = 2.0) -> float:
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_peak(dtype: torch.dtype, device: torch.device, seconds: float = 2.0) -> float:
     """The best FLOP/s of large square matmuls in ``dtype`` (the machine's practical peak)."""
     best = 0.0
-    for n in (1024, 2048):
-        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    for n in (1024, 2048) if device.type == "cpu" else (4096, 8192):
+        a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
         a @ b
+        synchronize(device)
         runs, started = 0, time.perf_counter()
         while time.perf_counter() - started < seconds / 2:
             a @ b
             runs += 1
+            synchronize(device)
         best = max(best, 2 * n**3 * runs / (time.perf_counter() - started))
     return best
 
@@ -63,7 +71,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=3000)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--dtypes", default="fp32,bf16")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     args = parser.parse_args()
+    device = torch.device(args.device)
 
     dataset = load_dataset(args.data)
     data = RecData(dataset, leave_one_out(dataset), seed=0)
@@ -73,8 +83,8 @@ def main() -> None:
     print(f"{args.data}: {dataset.n_items} items, codes {codes.codebook_sizes}, threads {torch.get_num_threads()}")
     for dtype_name in args.dtypes.split(","):
         bf16 = dtype_name == "bf16"
-        peak = matmul_peak(torch.bfloat16 if bf16 else torch.float32)
-        generator = Tiger(batch_size=args.batch_size, device="cpu", bf16=bf16, warmup_steps=100)
+        peak = matmul_peak(torch.bfloat16 if bf16 else torch.float32, device)
+        generator = Tiger(batch_size=args.batch_size, device=str(device), bf16=bf16, warmup_steps=100)
         batches, loss_fn = generator.prepare(data, codes)
         model = generator._fitted()
         model.train()
@@ -92,16 +102,17 @@ def main() -> None:
                 continue
             history_tokens = batch[0]
             started = time.perf_counter()
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 loss = loss_fn(batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
+            synchronize(device)
             if steps >= 5:  # the first steps warm up allocators and kernels
                 elapsed += time.perf_counter() - started
                 n = len(history_tokens)
-                items = (history_tokens != 0).sum(dim=1).numpy() // codes.levels
+                items = (history_tokens != 0).sum(dim=1).cpu().numpy() // codes.levels
                 examples += n
                 tokens += int((history_tokens != 0).sum()) + n * codes.levels
                 flops += step_flops(generator, items, codes.levels, codes.codebook_sizes)
@@ -121,10 +132,13 @@ def main() -> None:
         seconds = time.perf_counter() - started
         all_users = len(data.split.test_targets)
         assert ranked.shape == (len(histories), 20)
+        memory = f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+        if device.type == "cuda":
+            memory += f", peak GPU memory {torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB"
         print(
             f"[{dtype_name}] decode: beam 20, {len(histories) / seconds:,.0f} users/s "
             f"({seconds:.1f} s for {len(histories)}; {all_users / len(histories) * seconds:.0f} s for all "
-            f"{all_users} test users); peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+            f"{all_users} test users); {memory}"
         )
 
 
