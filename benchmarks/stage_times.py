@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-STAGES = ("embedder", "collaborative", "fuser", "quantizer", "generator")
+from genrec.pipeline import STAGES
 
 
 def stage_seconds(results: dict) -> dict[str, float | None]:

@@ -342,8 +342,6 @@ class Pipeline:
             upstream = {"codes": codes_key, "fused": fused_key}
 
         def build_generator(tmp: Path) -> None:
-            from genrec.training import TrainResult
-
             generator = self._build("generator")
             fit_started = time.perf_counter()
             generator.fit(self.data, codes, aux_losses)
@@ -357,9 +355,6 @@ class Pipeline:
                 "fit_seconds": round(fit_seconds, 2),
                 "evaluate_seconds": round(time.perf_counter() - eval_started, 2),
             }
-            trained = getattr(generator, "result", None)
-            if isinstance(trained, TrainResult):  # spans resumes, unlike fit_seconds
-                record["training"] = trained.summary()
             (tmp / "metrics.json").write_text(json.dumps(record, indent=2))
 
         aux_names = [getattr(a, "name", type(a).__name__) for a in aux_losses]
@@ -381,7 +376,7 @@ class Pipeline:
                 "evaluate": metrics["evaluate_seconds"],
             },
             "codes": stats,
-            "training": metrics.get("training"),
+            "training": self.reused["generator"]["training"],  # the stage's record: spans resumes
             "stages": self.reused,
             "auxiliary_losses": aux_names,
             "genrec_version": _version(),
