@@ -4,8 +4,8 @@
 
 Each stage counts what building it took, also when the run reused it from the store (its
 ``build_seconds``); a generator trained across several sessions counts every epoch's training and
-validation (``training.seconds``) plus the final evaluation. Stages that were built before build times
-were recorded show as "?" and leave the total a lower bound.
+validation (``training.seconds``) plus the final evaluation. A stage reused from the store before build
+times were recorded shows as "?" and leaves the total a lower bound.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ def stage_seconds(results: dict) -> dict[str, float | None]:
     seconds: dict[str, float | None] = {}
     for stage in STAGES:
         if stage in results["stages"]:
-            seconds[stage] = results["stages"][stage].get("build_seconds")
+            record = results["stages"][stage]
+            built_here = None if record.get("reused") else results["timings"].get(stage)
+            seconds[stage] = record.get("build_seconds", built_here)
     training = results.get("training")
     if training:  # spans resumes, unlike the generator's build time
         seconds["generator"] = training["seconds"] + results["timings"].get("evaluate", 0.0)
