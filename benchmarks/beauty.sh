@@ -15,8 +15,7 @@ ABLATIONS=(no-align no-distill concat semantic-only collaborative-only)
 # (for example EXTRA="--set generator.epochs=8" for a fixed-budget comparison).
 TIGER_SET=(--set generator.valid_users=3000 ${EXTRA:-})
 steps=("${@:-sasrec analysis tiger prorec ablations}")
-for step in ${steps[@]}; do
-  [ "$step" = ablations ] && { "$0" "${ABLATIONS[@]}"; continue; }
+for step in ${steps[@]/ablations/${ABLATIONS[*]}}; do
   echo "=== $(date -u +%FT%TZ) $step"
   case "$step" in
     sasrec) /usr/bin/time -v genrec recipe sasrec --data beauty --store-dir "$STORE" ;;

@@ -36,15 +36,14 @@ def rows(results: dict) -> list[str]:
     epochs = f"{training['best_epoch']} of {training['epochs_run']}" if training else ""
     seconds = stage_seconds(results)
     total = duration(sum(v for v in seconds.values() if v is not None)) + ("+" if None in seconds.values() else "")
-    lines = []
-    for split in ("valid", "test"):
-        cells = " | ".join(f"{results[split][m]:.4f}" for m in METRICS)
-        first = split == "valid"
-        lines.append(
-            f"| {label(results) if first else ''} | {split} | {cells} | {epochs if first else ''} | "
-            f"{total if first else ''} |"
-        )
-    return lines
+
+    def cells(split: str) -> str:
+        return " | ".join(f"{results[split][m]:.4f}" for m in METRICS)
+
+    return [
+        f"| {label(results)} | valid | {cells('valid')} | {epochs} | {total} |",
+        f"| | test | {cells('test')} | | |",
+    ]
 
 
 def main() -> None:
