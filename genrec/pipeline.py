@@ -186,17 +186,25 @@ class Pipeline:
         return manifest
 
     def _stage(self, stage: str, inputs: Mapping[str, str], build: Any) -> tuple[Path, str]:
-        from genrec.training import TrainResult, seed_everything
+        from genrec.training import GROWABLE, TrainResult, seed_everything
 
         started = time.perf_counter()
         manifest = self._manifest(stage, inputs)
         key_preview = self.store.stage_key(stage, manifest)
-        workdir = self.store.root / stage / f".work-{key_preview}"
+        # Stages that differ only in how long they train share their checkpoints, kept after the stage
+        # is published: a run with more epochs (or patience) continues a finished shorter one.
+        options = {k: v for k, v in manifest["options"].items() if k not in GROWABLE}
+        work_key = self.store.stage_key(stage, {**manifest, "options": options})
+        workdir = self.store.root / stage / f".work-{work_key}"
 
         def run(tmp: Path) -> None:
             seed_everything(self.config.seed)
             self.data.workdir = workdir
-            build(tmp)
+            if distributed.is_main():  # rank 0 alone writes checkpoints
+                with self.store.lock(stage, f"work-{work_key}"):
+                    build(tmp)
+            else:
+                build(tmp)
             # What building cost (and how training went), kept with the artifact for runs that reuse it.
             record: dict[str, Any] = {"seconds": round(time.perf_counter() - started, 2)}
             trained = getattr(self._built.get(stage), "result", None)
@@ -211,10 +219,6 @@ class Pipeline:
             shutil.rmtree(self.store.path_for(stage, key_preview), ignore_errors=True)
             shutil.rmtree(workdir, ignore_errors=True)
         artifact = self._publish(stage, manifest, run)
-        if not artifact.reused and workdir.exists() and distributed.is_main():
-            import shutil
-
-            shutil.rmtree(workdir, ignore_errors=True)
         self.timings[stage] = round(time.perf_counter() - started, 2)
         built = artifact.path / BUILD_RECORD
         record = json.loads(built.read_text()) if built.is_file() else {}

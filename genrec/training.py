@@ -2,7 +2,8 @@
 
 A model trains by ``train(model, batches, loss_fn, validate, config, checkpoint_dir)``. Each epoch
 ends with a checkpoint (``last.pt``: model, optimizer, epoch, best state, random state), written
-atomically, so a killed run continues from its last finished epoch with the same result. The best
+atomically, so a killed run continues from its last finished epoch with the same result, and a finished
+run continues into a longer one (more epochs or patience) with the result training from the start gives. The best
 state by validation ``config.monitor`` is restored at the end. A non-finite loss stops training with a
 :class:`TrainingError` and leaves the last good checkpoint in place.
 
@@ -91,6 +92,32 @@ def _silent(message: str) -> None:
     pass
 
 
+GROWABLE = ("epochs", "patience")  # a run may continue a checkpoint made under other values of these
+UNCHECKED = (*GROWABLE, "device")  # a checkpoint moves between devices
+
+
+def _cannot_continue(state: dict[str, Any], config: TrainConfig) -> str | None:
+    """Why a checkpoint cannot continue into a run under ``config`` (None if it can).
+
+    A checkpoint continues into a run with more epochs or more patience, since the schedule does not
+    depend on either: the result is the one training from the start would give. It cannot continue
+    into a shorter run, or one that early stopping would have ended before the checkpoint's epoch.
+    """
+    saved = {k: v for k, v in state.get("config", {}).items() if k not in UNCHECKED}
+    if saved != {k: v for k, v in asdict(config).items() if k not in UNCHECKED}:
+        return "it was made with other training settings"
+    if state["epoch"] + 1 > config.epochs:
+        return f"it is at epoch {state['epoch'] + 1}, past the {config.epochs} epochs asked for"
+    best, stale = -math.inf, 0
+    for record in state["history"]:
+        if stale >= config.patience:
+            return f"patience {config.patience} would have stopped training after epoch {record['epoch']}"
+        if "valid" in record:
+            score = record["valid"][config.monitor]
+            best, stale = (score, 0) if score > best else (best, stale + 1)
+    return None
+
+
 def train(
     model: torch.nn.Module,
     batches: Callable[[int], Iterable[Any]],
@@ -116,8 +143,11 @@ def train(
     start_epoch, best_score, best_epoch, best_metrics, stale = 0, -math.inf, -1, {}, 0
     best_state = copy.deepcopy(model.state_dict())
     history: list[dict[str, Any]] = []
-    if checkpoint is not None and checkpoint.is_file():
-        state = load_checkpoint(checkpoint)
+    state = load_checkpoint(checkpoint) if checkpoint is not None and checkpoint.is_file() else None
+    mismatch = _cannot_continue(state, config) if state is not None else None
+    if mismatch:
+        log(f"{checkpoint}: {mismatch}; training from the start")
+    elif state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

@@ -146,8 +146,10 @@ def test_sasrec_recipe_trains_under_torchrun(tmp_path):
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["config"]["world_size"] == 2
     assert results["test"]["ndcg@10"] > results["baselines"]["most_popular"]["test"]["ndcg@10"]
-    published = [p.name for p in (tmp_path / "store" / "generator").iterdir() if not p.name.endswith(".lock")]
-    assert published == [results["stages"]["generator"]["key"]]  # no stray work or temporary directory
+    stage = tmp_path / "store" / "generator"
+    published = sorted(p.name for p in stage.iterdir() if not p.name.startswith(".work-") and ".lock" not in p.name)
+    assert published == [results["stages"]["generator"]["key"]]  # no stray temporary directory
+    assert len(list(stage.glob(".work-*/sasrec/*/last.pt"))) == 1  # one checkpoint, written by rank 0
     assert result.stderr.count("results:") == 1  # rank 0 alone reports
 
 

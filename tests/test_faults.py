@@ -83,3 +83,17 @@ def test_killed_training_resumes_to_the_same_metrics(tmp_path, sig, expected):
     for split in ("valid", "test"):
         for metric, value in expected[split].items():
             assert results[split][metric] == pytest.approx(value, abs=1e-6), (split, metric)
+
+
+def test_a_longer_run_continues_a_finished_shorter_one(tmp_path, expected):
+    store, shorter = tmp_path / "store", [*ARGS, "--set", "generator.epochs=3"]
+    first = run_genrec("recipe", "sasrec", *shorter, "--run-dir", str(tmp_path / "short"), "--store-dir", str(store))
+    assert first.returncode == 0, first.stderr
+    longer = run_genrec("recipe", "sasrec", *ARGS, "--run-dir", str(tmp_path / "long"), "--store-dir", str(store))
+    assert longer.returncode == 0, longer.stderr
+    assert "resumed from" in longer.stderr and "at epoch 3" in longer.stderr
+    results = json.loads((tmp_path / "long" / "results.json").read_text())
+    assert results["training"]["epochs_run"] == expected["training"]["epochs_run"]
+    for split in ("valid", "test"):
+        for metric, value in expected[split].items():
+            assert results[split][metric] == pytest.approx(value, abs=1e-6), (split, metric)

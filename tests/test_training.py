@@ -71,6 +71,50 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path):
     assert resumed.total_seconds > sum(record["seconds"] for record in resumed.history[3:])
 
 
+def _scripted(scores):
+    """The small problem, validated by a fixed list of scores (one per epoch)."""
+    model, batches, loss_fn, _ = _problem(seed=2)
+    remaining = iter(scores)
+    return model, batches, loss_fn, lambda: {"ndcg@10": next(remaining)}
+
+
+def _trained(config: TrainConfig, directory=None):  # noqa: ANN001
+    """Train the small problem (seed 1) under ``config``; the result and the loop's log lines."""
+    lines: list[str] = []
+    return train(*_problem(seed=1), config, directory, log=lines.append), lines
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "reason"),
+    [
+        (TrainConfig(epochs=4, lr=0.05), TrainConfig(epochs=2, lr=0.05), "past the 2 epochs asked for"),
+        (TrainConfig(epochs=2, lr=0.05), TrainConfig(epochs=3, lr=0.01), "made with other training settings"),
+    ],
+)
+def test_a_checkpoint_that_cannot_continue_is_not_used(tmp_path, first, second, reason):
+    _trained(first, tmp_path)
+    result, lines = _trained(second, tmp_path)
+    assert any(f"{reason}; training from the start" in line for line in lines)
+    fresh, _ = _trained(second)
+    assert result.epochs_run == fresh.epochs_run == second.epochs
+    assert result.summary()["valid_curve"] == pytest.approx(fresh.summary()["valid_curve"], abs=1e-6)
+
+
+def test_a_checkpoint_continues_only_where_the_new_patience_would_not_have_stopped(tmp_path):
+    scores = [0.5, 0.4, 0.3, 0.6, 0.7, 0.8]
+    for directory, patience in ((tmp_path / "short", 1), (tmp_path / "long", 8)):
+        train(*_scripted(scores), TrainConfig(epochs=4, patience=5), directory, log=lambda m: None)
+        lines: list[str] = []
+        # a resumed run is validated on the scores after the checkpoint's, a restarted one from the first
+        result = train(*_scripted(scores), TrainConfig(epochs=6, patience=patience), directory, log=lines.append)
+        if patience == 1:  # stops after epoch 2 from the start, so the checkpoint at epoch 4 cannot go on
+            assert any("patience 1 would have stopped training after epoch 2" in line for line in lines)
+            assert result.epochs_run == 2 and result.best_epoch == 0
+        else:
+            assert any("resumed from" in line for line in lines)
+            assert result.epochs_run == 6 and result.best_epoch == 3
+
+
 def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path):
     model, batches, loss_fn, validate = _problem()
     train(model, batches, loss_fn, validate, TrainConfig(epochs=2), tmp_path, log=lambda m: None)
