@@ -3,8 +3,8 @@
 A model trains by ``train(model, batches, loss_fn, validate, config, checkpoint_dir)``. Each epoch
 ends with a checkpoint (``last.pt``: model, optimizer, epoch, best state, random state), written
 atomically, so a killed run continues from its last finished epoch with the same result, and a finished
-run continues into a longer one (more epochs or patience) with the result training from the start gives. The best
-state by validation ``config.monitor`` is restored at the end. A non-finite loss stops training with a
+run continues into a longer one (more epochs or patience) with the result training from the start
+gives. The best state by validation ``config.monitor`` is restored at the end. A non-finite loss stops training with a
 :class:`TrainingError` and leaves the last good checkpoint in place.
 
 Under ``torchrun`` (see :mod:`genrec.distributed`) each rank trains on its share of every epoch's
