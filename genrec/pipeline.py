@@ -15,6 +15,7 @@ import json
 import tempfile
 import time
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -200,10 +201,8 @@ class Pipeline:
         def run(tmp: Path) -> None:
             seed_everything(self.config.seed)
             self.data.workdir = workdir
-            if distributed.is_main():  # rank 0 alone writes checkpoints
-                with self.store.lock(stage, f"work-{work_key}"):
-                    build(tmp)
-            else:
+            # rank 0 alone writes checkpoints, so it alone holds their lock
+            with self.store.lock(stage, f"work-{work_key}") if distributed.is_main() else nullcontext():
                 build(tmp)
             # What building cost (and how training went), kept with the artifact for runs that reuse it.
             record: dict[str, Any] = {"seconds": round(time.perf_counter() - started, 2)}

@@ -4,8 +4,8 @@ A model trains by ``train(model, batches, loss_fn, validate, config, checkpoint_
 ends with a checkpoint (``last.pt``: model, optimizer, epoch, best state, random state), written
 atomically, so a killed run continues from its last finished epoch with the same result, and a finished
 run continues into a longer one (more epochs or patience) with the result training from the start
-gives. The best state by validation ``config.monitor`` is restored at the end. A non-finite loss stops training with a
-:class:`TrainingError` and leaves the last good checkpoint in place.
+gives. The best state by validation ``config.monitor`` is restored at the end. A non-finite loss stops
+training with a :class:`TrainingError` and leaves the last good checkpoint in place.
 
 Under ``torchrun`` (see :mod:`genrec.distributed`) each rank trains on its share of every epoch's
 batches and the gradients are averaged over ranks before each step, so all ranks hold the same weights;
@@ -144,10 +144,10 @@ def train(
     best_state = copy.deepcopy(model.state_dict())
     history: list[dict[str, Any]] = []
     state = load_checkpoint(checkpoint) if checkpoint is not None and checkpoint.is_file() else None
-    mismatch = _cannot_continue(state, config) if state is not None else None
-    if mismatch:
-        log(f"{checkpoint}: {mismatch}; training from the start")
-    elif state is not None:
+    if state is not None and (reason := _cannot_continue(state, config)):
+        log(f"{checkpoint}: {reason}; training from the start")
+        state = None
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
