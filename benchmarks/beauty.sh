@@ -26,5 +26,6 @@ for step in ${steps[@]/ablations/${ABLATIONS[*]}}; do
       genrec recipe prorec --data beauty --store-dir "$STORE" "${TIGER_SET[@]}" "--$step" ;;
     *) echo "unknown step: $step" >&2; exit 2 ;;
   esac
-  echo "=== $(date -u +%FT%TZ) $step exit $?"
+  status=$?
+  echo "=== $(date -u +%FT%TZ) $step exit $status"
 done
