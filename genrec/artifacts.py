@@ -113,6 +113,22 @@ def digest(payload: Any) -> str:
 
 
 @dataclass(frozen=True)
+class StoreEntry:
+    """One directory of the store: a stage's ``output``, its kept ``checkpoints``, or an ``unfinished``
+    build left by a killed process."""
+
+    stage: str
+    kind: str
+    path: Path
+    size: int
+    component: str = ""
+
+
+def _size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+@dataclass(frozen=True)
 class Artifact:
     stage: str
     key: str
@@ -127,6 +143,13 @@ class ArtifactStore:
 
     def path_for(self, stage: str, key: str) -> Path:
         return self.root / stage / key
+
+    def workdir(self, stage: str, key: str) -> Path:
+        """Where a training stage keeps its checkpoints (kept after publishing; see ``clean``)."""
+        return self.root / stage / f".work-{key}"
+
+    def work_lock(self, stage: str, key: str):  # noqa: ANN201 - a filelock.FileLock
+        return self.lock(stage, f"work-{key}")
 
     def lock(self, stage: str, key: str):  # noqa: ANN201 - a filelock.FileLock
         from filelock import FileLock
@@ -161,6 +184,42 @@ class ArtifactStore:
                 build(tmp)
                 (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default) + "\n")
         return Artifact(stage, key, path, manifest, False)
+
+    def entries(self) -> list[StoreEntry]:
+        """Every directory of the store, by stage and kind."""
+        found = []
+        for stage_dir in sorted(p for p in self.root.glob("*") if p.is_dir()):
+            for path in sorted(p for p in stage_dir.iterdir() if p.is_dir()):
+                if (path / MANIFEST).is_file():
+                    component = json.loads((path / MANIFEST).read_text()).get("component", "")
+                    found.append(StoreEntry(stage_dir.name, "output", path, _size(path), component))
+                elif path.name.startswith(self.workdir("", "").name):
+                    found.append(StoreEntry(stage_dir.name, "checkpoints", path, _size(path)))
+                elif path.name.startswith("."):  # atomic_directory's temporary or replaced directory
+                    found.append(StoreEntry(stage_dir.name, "unfinished", path, _size(path)))
+        return found
+
+    def _lock_of(self, entry: StoreEntry):  # noqa: ANN202 - a filelock.FileLock
+        name = entry.path.name
+        if entry.kind == "checkpoints":
+            return self.work_lock(entry.stage, name.removeprefix(self.workdir("", "").name))
+        return self.lock(entry.stage, name[1:].split(".")[0])  # .<key>.<random>.tmp or .<key>.old-<pid>
+
+    def clean(self, delete: bool = True) -> tuple[list[StoreEntry], list[StoreEntry]]:
+        """Delete kept checkpoints and unfinished builds that no running process holds (with
+        ``delete=False`` only find them); return (deleted, in use). Stage outputs are never deleted."""
+        from filelock import Timeout
+
+        removed, busy = [], []
+        for entry in (e for e in self.entries() if e.kind != "output"):
+            try:
+                with self._lock_of(entry).acquire(timeout=0):
+                    if delete:
+                        shutil.rmtree(entry.path)
+                removed.append(entry)
+            except Timeout:
+                busy.append(entry)
+        return removed, busy
 
 
 def save_checkpoint(path: str | Path, state: Mapping[str, Any]) -> Path:

@@ -196,13 +196,13 @@ class Pipeline:
         # is published: a run with more epochs (or patience) continues a finished shorter one.
         options = {k: v for k, v in manifest["options"].items() if k not in GROWABLE}
         work_key = self.store.stage_key(stage, {**manifest, "options": options})
-        workdir = self.store.root / stage / f".work-{work_key}"
+        workdir = self.store.workdir(stage, work_key)
 
         def run(tmp: Path) -> None:
             seed_everything(self.config.seed)
             self.data.workdir = workdir
             # rank 0 alone writes checkpoints, so it alone holds their lock
-            with self.store.lock(stage, f"work-{work_key}") if distributed.is_main() else nullcontext():
+            with self.store.work_lock(stage, work_key) if distributed.is_main() else nullcontext():
                 build(tmp)
             # What building cost (and how training went), kept with the artifact for runs that reuse it.
             record: dict[str, Any] = {"seconds": round(time.perf_counter() - started, 2)}

@@ -128,3 +128,37 @@ def test_checkpoints_load_with_weights_only(tmp_path):
     torch.save({"payload": Evil()}, tmp_path / "evil.pt")
     with pytest.raises(Exception, match="[Ww]eights only|weights_only"):
         load_checkpoint(tmp_path / "evil.pt")
+
+
+def _store_with_leftovers(root):
+    """A store with one published output, one kept checkpoint directory and one killed build."""
+    store = ArtifactStore(root)
+    output = store.stage("generator", {"component": "tiger"}, lambda tmp: (tmp / "metrics.json").write_text("{}"))
+    save_checkpoint(root / "generator" / ".work-abc" / "last.pt", {"epoch": 3})
+    killed = root / "generator" / ".0123456789abcdef.x1y2.tmp"
+    killed.mkdir()
+    return store, output.path, root / "generator" / ".work-abc", killed
+
+
+def test_clean_deletes_checkpoints_and_killed_builds_never_outputs(tmp_path):
+    store, output, checkpoints, killed = _store_with_leftovers(tmp_path)
+    kinds = {e.path: e.kind for e in store.entries()}
+    assert kinds == {output: "output", checkpoints: "checkpoints", killed: "unfinished"}
+
+    found, busy = store.clean(delete=False)
+    assert {e.path for e in found} == {checkpoints, killed} and busy == []
+    assert checkpoints.exists() and killed.exists()
+
+    removed, busy = store.clean()
+    assert {e.path for e in removed} == {checkpoints, killed} and busy == []
+    assert not checkpoints.exists() and not killed.exists()
+    assert (output / "metrics.json").is_file()
+
+
+def test_clean_keeps_what_a_running_build_holds(tmp_path):
+    store, _, checkpoints, killed = _store_with_leftovers(tmp_path)
+    # a training run holds its checkpoint lock; a build holds its stage key's lock
+    with store.lock("generator", "work-abc"), store.lock("generator", "0123456789abcdef"):
+        removed, busy = store.clean()
+    assert removed == [] and {e.path for e in busy} == {checkpoints, killed}
+    assert checkpoints.exists() and killed.exists()

@@ -18,7 +18,7 @@ def _assert_clean_failure(result, *fragments: str) -> None:
 def test_help_lists_the_command_groups():
     result = run_genrec("--help")
     assert result.returncode == 0
-    for command in ("list", "plugins", "data", "recipe", "analyze"):
+    for command in ("list", "plugins", "data", "recipe", "analyze", "store"):
         assert command in result.stdout
 
 
@@ -93,3 +93,17 @@ def test_beauty_stats_match_the_published_counts(shared_data):
     assert result.returncode == 0, result.stderr
     for figure in ("22,363", "12,101", "198,502"):
         assert figure in result.stdout
+
+
+def test_store_clean_shows_first_and_deletes_with_yes(tmp_path):
+    kept = tmp_path / "generator" / ".work-abc"
+    kept.mkdir(parents=True)
+    (kept / "last.pt").write_bytes(b"x" * 1000)
+    listed = json.loads(run_genrec("store", "list", "--store-dir", str(tmp_path), "--json").stdout)
+    assert [(e["stage"], e["kind"], e["size"]) for e in listed] == [("generator", "checkpoints", 1000)]
+
+    shown = run_genrec("store", "clean", "--store-dir", str(tmp_path))
+    assert shown.returncode == 0 and "would delete" in shown.stdout and kept.exists()
+    deleted = run_genrec("store", "clean", "--store-dir", str(tmp_path), "--yes")
+    assert deleted.returncode == 0 and "deleted 1 directory" in deleted.stdout and not kept.exists()
+    _assert_clean_failure(run_genrec("store", "list", "--store-dir", str(tmp_path / "none")), "--store-dir")
