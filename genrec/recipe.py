@@ -16,6 +16,7 @@ from typing import Any
 
 import typer
 
+from genrec.errors import ConfigError
 from genrec.pipeline import Pipeline, PipelineConfig, StageSpec, parse_settings, print_results, resolve_config
 
 Adjust = Callable[[PipelineConfig, dict[str, Any]], None]
@@ -58,6 +59,20 @@ def _common_parameters(stages: Mapping[str, str | None]) -> list[inspect.Paramet
     return params
 
 
+def _refuse_overriding_flags(
+    config: PipelineConfig,
+    before: Mapping[str, Mapping[str, Any]],
+    settings: Mapping[str, Mapping[str, str]],
+    flags_on: list[inspect.Parameter],
+) -> None:
+    """A ``--set`` of an option that a recipe flag set would silently undo the flag: refuse it."""
+    for stage, spec in config.stages().items():
+        set_by_flags = {k for k, v in spec.options.items() if k not in before.get(stage, {}) or before[stage][k] != v}
+        for option in sorted(set_by_flags & set(settings.get(stage, {}))):
+            names = " ".join(p.default.param_decls[0] for p in flags_on)
+            raise ConfigError(f"--set {stage}.{option} would undo {names}, which sets it; drop one of them")
+
+
 def recipe_command(
     name: str,
     stages: Mapping[str, str | None],
@@ -98,13 +113,16 @@ def recipe_command(
         )
         if kwargs["max_history"] < 1:
             raise typer.BadParameter("must be >= 1", param_hint="--max-history")
+        settings = parse_settings(kwargs["set"] or [])
         if adjust is not None:
+            before = {stage: dict(spec.options) for stage, spec in config.stages().items()}
             adjust(config, flags)
+            _refuse_overriding_flags(config, before, settings, [p for p in extra if flags[p.name]])
         profile = (profiles or {}).get(config.data, {})
         for spec in config.stages().values():
             spec.options = {**profile.get(spec.name, {}), **spec.options}
         registry = get_registry()
-        resolved = resolve_config(config, registry, parse_settings(kwargs["set"] or []))
+        resolved = resolve_config(config, registry, settings)
         if kwargs["print_config"]:
             typer.echo(json.dumps(resolved, indent=2, default=str))
             return

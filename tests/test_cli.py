@@ -85,6 +85,14 @@ def test_prorec_ablation_flags_are_checked():
     result = run_genrec("recipe", "prorec", "--collaborative-only", "--print-config")
     stages = json.loads(result.stdout)["stages"]
     assert stages["fuser"]["name"] == "collaborative" and "embedder" not in stages
+    # --set may tune what a flag leaves alone, never undo what it sets
+    _assert_clean_failure(
+        run_genrec("recipe", "prorec", "--no-align", "--set", "fuser.align_weight=0.1", "--print-config"),
+        "fuser.align_weight",
+        "--no-align",
+    )
+    result = run_genrec("recipe", "prorec", "--no-align", "--set", "fuser.temperature=0.2", "--print-config")
+    assert json.loads(result.stdout)["stages"]["fuser"]["options"]["temperature"] == 0.2
 
 
 @pytest.mark.slow
