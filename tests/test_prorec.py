@@ -92,6 +92,14 @@ def test_prorec_align_conforms_to_the_fuser_contract(collaborative_model, tmp_pa
     assert list((tmp_path / "prorec-align").glob("*/last.pt")), "no checkpoint under workdir/prorec-align"
 
 
+def test_prorec_align_normalized_quantizes_unit_rows_of_the_aligned_embedding():
+    fused = check_fuser(ProrecAlign(**FAST, integrated="normalized"), tiny_recdata())
+    collaborative = fused.views["collaborative"]
+    assert np.ptp(np.linalg.norm(collaborative, axis=1)) > 1e-3  # the raw rows differ in length
+    unit = collaborative / np.linalg.norm(collaborative, axis=1, keepdims=True)
+    np.testing.assert_allclose(fused.vectors, unit, atol=1e-6)
+
+
 def test_prorec_align_concat_is_the_normalised_concatenation():
     data = tiny_recdata()
     fused = check_fuser(ProrecAlign(**FAST, integrated="concat"), data)

@@ -135,7 +135,7 @@ class ProrecAlign:
         temperature: float = 0.1,
         align_weight: float = 0.1,
         align_items: Literal["batch", "uniform"] = "batch",
-        integrated: Literal["collaborative", "concat"] = "collaborative",
+        integrated: Literal["collaborative", "normalized", "concat"] = "collaborative",
         collaborative_model: Literal["sasrec", "din"] = "sasrec",
         seed: int | None = None,
         device: str = "auto",
@@ -159,7 +159,7 @@ class ProrecAlign:
                 raise ConfigError(f"fuser 'prorec-align': bad value for option {name!r}: {locals()[name]!r}{hint}")
         for name, value, choices in (
             ("align_items", align_items, ("batch", "uniform")),
-            ("integrated", integrated, ("collaborative", "concat")),
+            ("integrated", integrated, ("collaborative", "normalized", "concat")),
             ("collaborative_model", collaborative_model, ("sasrec", "din")),
         ):
             if value not in choices:
@@ -278,6 +278,8 @@ class ProrecAlign:
             adapted = torch.cat([model.adapted(items[s : s + 4096]).float() for s in range(0, len(items), 4096)])
         if self.integrated == "concat":
             vectors = torch.cat([F.normalize(collaborative, dim=1), F.normalize(adapted, dim=1)], 1) / math.sqrt(2)
+        elif self.integrated == "normalized":  # directions only: what the cosine alignment shapes
+            vectors = F.normalize(collaborative, dim=1)
         else:
             vectors = collaborative
 
