@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 MANIFEST = "manifest.json"
+WORK = ".work-"  # prefix of a training stage's checkpoint directory
 
 
 def _fsync_dir(path: Path) -> None:
@@ -146,7 +147,7 @@ class ArtifactStore:
 
     def workdir(self, stage: str, key: str) -> Path:
         """Where a training stage keeps its checkpoints (kept after publishing; see ``clean``)."""
-        return self.root / stage / f".work-{key}"
+        return self.root / stage / f"{WORK}{key}"
 
     def work_lock(self, stage: str, key: str):  # noqa: ANN201 - a filelock.FileLock
         return self.lock(stage, f"work-{key}")
@@ -193,7 +194,7 @@ class ArtifactStore:
                 if (path / MANIFEST).is_file():
                     component = json.loads((path / MANIFEST).read_text()).get("component", "")
                     found.append(StoreEntry(stage_dir.name, "output", path, _size(path), component))
-                elif path.name.startswith(self.workdir("", "").name):
+                elif path.name.startswith(WORK):
                     found.append(StoreEntry(stage_dir.name, "checkpoints", path, _size(path)))
                 elif path.name.startswith("."):  # atomic_directory's temporary or replaced directory
                     found.append(StoreEntry(stage_dir.name, "unfinished", path, _size(path)))
@@ -202,7 +203,7 @@ class ArtifactStore:
     def _lock_of(self, entry: StoreEntry):  # noqa: ANN202 - a filelock.FileLock
         name = entry.path.name
         if entry.kind == "checkpoints":
-            return self.work_lock(entry.stage, name.removeprefix(self.workdir("", "").name))
+            return self.work_lock(entry.stage, name.removeprefix(WORK))
         return self.lock(entry.stage, name[1:].split(".")[0])  # .<key>.<random>.tmp or .<key>.old-<pid>
 
     def clean(self, delete: bool = True) -> tuple[list[StoreEntry], list[StoreEntry]]:
