@@ -85,21 +85,19 @@ def recipe_command(
     """Build the Typer command of a recipe with the given stage defaults.
 
     ``stages`` maps stage -> default component name (stages absent here do not exist in the recipe);
-    ``options`` gives default options per stage; ``extra`` adds recipe-specific flags, which
-    ``adjust(config, flags)`` applies to the config before validation. ``profiles`` maps a dataset
-    name to options per component name, applied when that dataset and component are used (a small
-    dataset needs smaller codebooks and models); ``--set`` still overrides them.
+    ``options`` maps a component name to the recipe's default options for it, used whenever that
+    component runs in the recipe; ``extra`` adds recipe-specific flags, which ``adjust(config, flags)``
+    applies to the config before validation. ``profiles`` maps a dataset name to options per component
+    name, applied when that dataset and component are used (a small dataset needs smaller codebooks and
+    models). ``--set`` overrides both.
     """
-    stage_options = {stage: dict(opts) for stage, opts in (options or {}).items()}
     extra = extra or []
 
     def command(**kwargs: Any) -> None:
         from genrec.plugins import get_registry
 
         flags = {p.name: kwargs.pop(p.name) for p in extra}
-        specs = {
-            stage: StageSpec(kwargs[stage], dict(stage_options.get(stage, {}))) for stage in stages if kwargs.get(stage)
-        }
+        specs = {stage: StageSpec(kwargs[stage], {}) for stage in stages if kwargs.get(stage)}
         config = PipelineConfig(
             recipe=name,
             data=kwargs["data"],
@@ -120,7 +118,7 @@ def recipe_command(
             _refuse_overriding_flags(config, before, settings, [p for p in extra if flags[p.name]])
         profile = (profiles or {}).get(config.data, {})
         for spec in config.stages().values():
-            spec.options = {**profile.get(spec.name, {}), **spec.options}
+            spec.options = {**(options or {}).get(spec.name, {}), **profile.get(spec.name, {}), **spec.options}
         registry = get_registry()
         resolved = resolve_config(config, registry, settings)
         if kwargs["print_config"]:

@@ -85,6 +85,12 @@ def test_prorec_ablation_flags_are_checked():
     result = run_genrec("recipe", "prorec", "--collaborative-only", "--print-config")
     stages = json.loads(result.stdout)["stages"]
     assert stages["fuser"]["name"] == "collaborative" and "embedder" not in stages
+    # the recipe's base quantizer serves PRORec and the source ablations alike; --quantizer overrides it
+    assert stages["quantizer"]["name"] == "rkmeans"
+    result = run_genrec("recipe", "prorec", "--print-config")
+    assert json.loads(result.stdout)["stages"]["quantizer"]["options"]["base"] == "rkmeans"
+    result = run_genrec("recipe", "prorec", "--concat", "--quantizer", "kmeans", "--print-config")
+    assert json.loads(result.stdout)["stages"]["quantizer"]["name"] == "kmeans"
     # --set may tune what a flag leaves alone, never undo what it sets
     _assert_clean_failure(
         run_genrec("recipe", "prorec", "--no-align", "--set", "fuser.align_weight=0.1", "--print-config"),
