@@ -1,6 +1,9 @@
-"""Fit the built-in quantizers with their default options and report time and code quality.
+"""Fit quantizers and report time and code quality.
 
     .venv/bin/python benchmarks/quantizers.py [EMBEDDINGS.npy] [--quantizers rkmeans,kmeans,rqvae] [--threads N]
+
+Each quantizer is a name with its defaults, or ``name:option=value:option=value`` (for example
+``kmeans:balanced=true``), options checked and typed as ``--set`` does.
 
 Without a file it uses random clustered data shaped like Amazon Beauty's text embeddings
 (12,101 items x 384, unit norm). A script, not a test: it takes minutes.
@@ -15,6 +18,7 @@ import time
 import numpy as np
 
 from genrec.codes import code_stats
+from genrec.errors import GenrecError
 from genrec.plugins import load_plugins
 
 
@@ -30,7 +34,7 @@ def clustered_embeddings(n: int = 12101, dim: int = 384, seed: int = 0) -> np.nd
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("embeddings", nargs="?", help="a .npy file of (n_items, dim) embeddings")
-    parser.add_argument("--quantizers", default="rkmeans,kmeans,rqvae", help="comma-separated names")
+    parser.add_argument("--quantizers", default="rkmeans,kmeans,rqvae", help="comma-separated NAME[:OPTION=VALUE...]")
     parser.add_argument("--threads", type=int, default=0, help="limit torch and BLAS threads (0: library defaults)")
     args = parser.parse_args()
     if args.threads:
@@ -43,8 +47,16 @@ def main() -> None:
     print(f"embeddings: {x.shape[0]} x {x.shape[1]} ({args.embeddings or 'random clustered'})")
     registry = load_plugins().registry
     results = {}
-    for name in args.quantizers.split(","):
-        quantizer = registry.create("quantizer", name)
+    for spec in args.quantizers.split(","):
+        name, *settings = spec.split(":")
+        if not all("=" in setting for setting in settings):
+            parser.error(f"--quantizers {spec}: options are written name:option=value")
+        try:
+            component = registry.get("quantizer", name)
+            options = component.validate(dict(s.split("=", 1) for s in settings), where=f"--quantizers {spec}")
+        except GenrecError as error:
+            parser.error(str(error))
+        quantizer = component.build(**options)
         start = time.perf_counter()
         quantizer.fit(x)
         fitted = time.perf_counter()
@@ -56,10 +68,10 @@ def main() -> None:
             for level in stats["levels"]
         )
         print(
-            f"{name:8s} fit {fitted - start:6.1f}s  encode {encoded - fitted:5.2f}s  "
+            f"{spec:8s} fit {fitted - start:6.1f}s  encode {encoded - fitted:5.2f}s  "
             f"collision rate {stats['collision_rate']:.3f}  largest group {stats['largest_group']}  {usage}"
         )
-        results[name] = {"fit_s": fitted - start, "encode_s": encoded - fitted, **stats}
+        results[spec] = {"fit_s": fitted - start, "encode_s": encoded - fitted, **stats}
     print(json.dumps({name: {k: v for k, v in r.items() if k != "levels"} for name, r in results.items()}))
 
 

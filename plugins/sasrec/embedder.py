@@ -9,9 +9,8 @@ from genrec_plugins.sasrec.generator import SASRecGenerator
 
 
 class SASRecEmbedder(SASRecGenerator):
-    """Trains the ``sasrec`` generator (same options, same checkpoints) and returns rows 1..n of its
-    item embedding table. Sharing the checkpoint key means a recipe that also uses the ``sasrec``
-    generator with the same options trains it once."""
+    """Trains the ``sasrec`` generator (same options, same checkpoint key) and returns rows 1..n of its
+    item embedding table. Given the same ``data.workdir``, the two share one training."""
 
     modality: ClassVar[str] = "collaborative"
 
