@@ -26,7 +26,7 @@ import numpy as np
 from genrec import distributed
 from genrec.artifacts import Artifact, ArtifactStore, atomic_write_json, load_arrays, save_arrays
 from genrec.console import console, log
-from genrec.contracts import ItemCodes, ItemEmbeddings, RecData, auxiliary_keys, auxiliary_losses_of
+from genrec.contracts import ItemCodes, ItemEmbeddings, RecData, auxiliary_losses_of
 from genrec.errors import ConfigError
 from genrec.registry import Registry
 
@@ -361,8 +361,7 @@ class Pipeline:
             (tmp / "metrics.json").write_text(json.dumps(record, indent=2))
 
         aux_names = [getattr(a, "name", type(a).__name__) for a in aux_losses]
-        aux_keys = auxiliary_keys(aux_losses)
-        generator_path, _ = self._stage("generator", {**upstream, "aux_losses": aux_keys}, build_generator)
+        generator_path, _ = self._stage("generator", {**upstream, "aux_losses": ",".join(aux_names)}, build_generator)
         metrics = json.loads((generator_path / "metrics.json").read_text())
         popular = evaluate(most_popular(split.train, dataset.n_items), split.test_histories, split.test_targets)
 
