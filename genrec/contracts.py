@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
+from genrec.errors import ConfigError
+
 if TYPE_CHECKING:
     import torch
 
@@ -142,11 +144,25 @@ class AuxiliaryLoss(Protocol):
     ``build(dim)`` returns a module called as ``module(summary, target_items)`` where ``summary`` is the
     generator's (batch, dim) state for the target and ``target_items`` the (batch,) 1-based item ids;
     it returns a scalar loss, already weighted. Its parameters train with the generator's.
+
+    ``key`` is a string that changes with anything that shapes the training (options, weights, the
+    data it holds); generators put it in their checkpoint keys, so a changed loss never resumes the
+    training of another.
     """
 
     name: str
+    key: str
 
     def build(self, dim: int) -> torch.nn.Module: ...
+
+
+def auxiliary_keys(losses: Sequence[AuxiliaryLoss]) -> list[str]:
+    """Each loss's ``key``, for checkpoint and store keys; a loss without one is an error."""
+    for loss in losses:
+        if not isinstance(getattr(loss, "key", None), str):
+            name = getattr(loss, "name", type(loss).__name__)
+            raise ConfigError(f"auxiliary loss {name!r} has no string `key` (see genrec.AuxiliaryLoss)")
+    return [loss.key for loss in losses]
 
 
 def auxiliary_losses_of(component: Any, embeddings: ItemEmbeddings) -> list[AuxiliaryLoss]:

@@ -236,6 +236,20 @@ def test_auxiliary_losses_one_per_modality_with_non_zero_weight(bases):
     np.testing.assert_array_equal(aux.teacher, semantic_only.vectors)
 
 
+def test_distillation_loss_key_follows_its_options_and_teacher():
+    teacher = np.random.default_rng(0).normal(size=(30, 8)).astype(np.float32)
+    key = DistillationLoss("m", teacher, 0.1).key
+    assert DistillationLoss("m", teacher.copy(), 0.1).key == key
+    changed = [
+        DistillationLoss("m", teacher, 0.2),
+        DistillationLoss("m", teacher, 0.1, temperature=0.2),
+        DistillationLoss("m", teacher, 0.1, loss="cosine"),
+        DistillationLoss("m", teacher + 1e-3, 0.1),
+        DistillationLoss("other", teacher, 0.1),
+    ]
+    assert key not in {loss.key for loss in changed} and len({loss.key for loss in changed}) == len(changed)
+
+
 @pytest.mark.parametrize("loss", ["infonce", "cosine"])
 def test_distillation_module_learns_and_keeps_its_teacher_fixed(loss):
     torch.manual_seed(0)

@@ -161,7 +161,7 @@ def test_aux_losses_train_with_the_model(demo: RecData) -> None:
             return 0.1 * self.scale * summary.pow(2).mean()
 
     class Aux:
-        name = "pull"
+        name = key = "pull"
 
         def __init__(self) -> None:
             self.module: Pull | None = None

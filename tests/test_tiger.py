@@ -112,7 +112,8 @@ class RecordingLoss:
 
     name = "recording.loss"
 
-    def __init__(self) -> None:
+    def __init__(self, key: str = "recording.loss") -> None:
+        self.key = key
         self.calls: list[tuple[tuple[int, ...], torch.Tensor]] = []
         self.module: nn.Module | None = None
 
@@ -131,6 +132,20 @@ class RecordingLoss:
 
         self.module = Module()
         return self.module
+
+
+def test_checkpoint_key_follows_the_auxiliary_losses_keys(tmp_path) -> None:  # noqa: ANN001
+    data = tiny_recdata()
+    data.workdir = tmp_path
+    codes = unique_codes(data.n_items, (4, 10))
+    generator = Tiger(**SMALL)
+    plain, first = generator.checkpoint_dir(data, codes), generator.checkpoint_dir(data, codes, [RecordingLoss("a")])
+    assert len({plain, first, generator.checkpoint_dir(data, codes, [RecordingLoss("b")])}) == 3
+    assert generator.checkpoint_dir(data, codes, [RecordingLoss("a")]) == first
+    keyless = RecordingLoss()
+    del keyless.key
+    with pytest.raises(ConfigError, match="'recording.loss' has no string `key`"):
+        generator.checkpoint_dir(data, codes, [keyless])
 
 
 def test_auxiliary_losses_get_the_summary_and_targets_and_train() -> None:

@@ -13,12 +13,14 @@ targets are not counted as negatives of each other) or ``1 - cosine``. Nothing o
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
+from genrec.artifacts import digest
 from genrec.contracts import ItemEmbeddings
 from genrec.errors import ConfigError
 from genrec.registry import Registry
@@ -95,8 +97,10 @@ class DistillationLoss:
         loss: Literal["infonce", "cosine"] = "infonce",
         temperature: float = 0.1,
     ):
-        self.name, self.teacher, self.weight = name, np.asarray(teacher, dtype=np.float32), weight
+        self.name, self.teacher, self.weight = name, np.ascontiguousarray(teacher, dtype=np.float32), weight
         self.loss, self.temperature = loss, temperature
+        teacher_hash = hashlib.sha256(self.teacher.tobytes()).hexdigest()
+        self.key = digest([name, list(self.teacher.shape), teacher_hash, weight, loss, temperature])
 
     def build(self, dim: int) -> DistillationModule:
         return DistillationModule(dim, self.teacher, self.weight, self.loss, self.temperature)

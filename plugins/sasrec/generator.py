@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from genrec.artifacts import digest
-from genrec.contracts import AuxiliaryLoss, ItemCodes, RecData
+from genrec.contracts import AuxiliaryLoss, ItemCodes, RecData, auxiliary_keys
 from genrec.device import resolve_device
 from genrec.errors import ConfigError, require_at_least
 from genrec.evaluation import evaluate
@@ -83,7 +83,7 @@ class SASRecGenerator:
                 "dataset": data.dataset.fingerprint,
                 "n_items": data.n_items,
                 "max_history": data.split.max_history,
-                "aux": [aux.name for aux in aux_losses],
+                "aux": auxiliary_keys(aux_losses),
             }
         )
         return Path(data.workdir) / "sasrec" / key

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genrec.artifacts import digest
-from genrec.contracts import AuxiliaryLoss, ItemCodes, RecData
+from genrec.contracts import AuxiliaryLoss, ItemCodes, RecData, auxiliary_keys
 from genrec.decoding import CodeTrie, beam_search
 from genrec.device import resolve_device
 from genrec.errors import ConfigError, require_at_least
@@ -201,7 +201,7 @@ class Tiger:
                 "max_history": data.split.max_history,
                 "codes": digest(codes.codes.tolist()),
                 "sizes": list(codes.codebook_sizes),
-                "aux": [aux.name for aux in aux_losses],
+                "aux": auxiliary_keys(aux_losses),
             }
         )
         return Path(data.workdir) / "tiger" / key
