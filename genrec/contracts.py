@@ -157,7 +157,7 @@ class AuxiliaryLoss(Protocol):
 
 
 def auxiliary_keys(losses: Sequence[AuxiliaryLoss]) -> list[str]:
-    """Each loss's ``key``, for checkpoint and store keys; a loss without one is an error."""
+    """Each loss's ``key``, for generators' checkpoint keys; a loss without one is an error."""
     for loss in losses:
         if not isinstance(getattr(loss, "key", None), str):
             name = getattr(loss, "name", type(loss).__name__)
