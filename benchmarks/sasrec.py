@@ -19,7 +19,6 @@ from genrec.data import load_dataset
 from genrec.evaluation import evaluate, most_popular
 from genrec.protocol import leave_one_out
 from genrec.registry import Component
-from genrec_plugins.sasrec.batches import training_windows
 from genrec_plugins.sasrec.generator import SASRecGenerator
 
 
@@ -48,7 +47,7 @@ def main() -> None:
         f"seed {generator.seed} device {generator.device} bf16 {generator.bf16}",
         flush=True,
     )
-    _, window_targets = training_windows(split.train, generator.max_len or split.max_history)
+    _, window_targets = split.training_windows(generator.max_len or split.max_history)
     n_examples = int((window_targets != 0).sum())
     print(f"training examples (next-item targets) per epoch: {n_examples}", flush=True)
 

@@ -8,12 +8,16 @@ import numpy as np
 
 from genrec import distributed
 from genrec.protocol import KS
+from genrec.threads import fit_threads
 
 
-def rank_metrics(ranked: np.ndarray, targets: np.ndarray, ks: tuple[int, ...] = KS) -> dict[str, float]:
+def rank_metrics(
+    ranked: np.ndarray, targets: np.ndarray, ks: tuple[int, ...] = KS, errors: bool = False
+) -> dict[str, float]:
     """``ranked``: (users, >= max(ks)) item ids, best first; ``targets``: (users,) item ids.
 
     With one relevant item per user, Recall@K is the hit rate and NDCG@K is 1/log2(rank + 1).
+    ``errors`` adds each metric's standard error over users as ``<metric>_se``.
     """
     ranked = np.asarray(ranked)
     targets = np.asarray(targets).reshape(-1, 1)
@@ -28,8 +32,10 @@ def rank_metrics(ranked: np.ndarray, targets: np.ndarray, ks: tuple[int, ...] = 
     metrics: dict[str, float] = {}
     for k in ks:
         within = position < k
-        metrics[f"recall@{k}"] = float(within.mean()) if len(targets) else 0.0
-        metrics[f"ndcg@{k}"] = float(np.where(within, gain, 0.0).mean()) if len(targets) else 0.0
+        for name, values in ((f"recall@{k}", within.astype(float)), (f"ndcg@{k}", np.where(within, gain, 0.0))):
+            metrics[name] = float(values.mean()) if len(targets) else 0.0
+            if errors:
+                metrics[f"{name}_se"] = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
     return metrics
 
 
@@ -39,18 +45,20 @@ def evaluate(
     targets: np.ndarray,
     batch_size: int = 1024,
     ks: tuple[int, ...] = KS,
+    errors: bool = False,
 ) -> dict[str, float]:
-    """Rank the catalog for every history in batches and score the targets.
+    """Rank the catalog for every history in batches and score the targets (``errors``: see rank_metrics).
 
     Under ``torchrun`` each rank ranks its block of users and the ranked lists are gathered in order,
     so the metrics equal the single-process ones (for a ``recommend`` that ranks each user on its own);
     every rank must call this.
     """
+    fit_threads()
     k = max(ks)
     mine = distributed.shard(histories)
     ranked = [recommend(mine[start : start + batch_size], k) for start in range(0, len(mine), batch_size)]
     local = np.concatenate(ranked) if ranked else np.zeros((0, k), np.int64)
-    return rank_metrics(distributed.all_gather_rows(local), targets, ks)
+    return rank_metrics(distributed.all_gather_rows(local), targets, ks, errors)
 
 
 def most_popular(train: list[np.ndarray], n_items: int) -> Callable[[np.ndarray, int], np.ndarray]:

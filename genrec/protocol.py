@@ -46,6 +46,26 @@ class Split:
                 targets.append(int(sequence[t]))
         return pad_left(histories, self.max_history), np.asarray(targets, dtype=np.int64)
 
+    def training_windows(self, length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The same targets, per position: (windows, length) inputs and next-item targets, left-padded.
+
+        A sequence of n items has n - 1 targets. It is cut, from its end backwards, into windows of at
+        most ``length`` (default ``max_history``) inputs; the window's targets are its inputs shifted by
+        one. Each target appears in exactly one window, and one causal pass scores all of a window's.
+        """
+        length = length or self.max_history
+        inputs: list[np.ndarray] = []
+        targets: list[np.ndarray] = []
+        for sequence in self.train:
+            sequence = np.asarray(sequence, dtype=np.int64)
+            end = len(sequence) - 1  # index of the last target
+            while end >= 1:
+                start = max(0, end - length)
+                inputs.append(sequence[start:end])
+                targets.append(sequence[start + 1 : end + 1])
+                end = start
+        return pad_left(inputs, length), pad_left(targets, length)
+
     def record(self) -> dict[str, Any]:
         return protocol_record(self.max_history, len(self.valid_targets), len(self.test_targets))
 

@@ -7,6 +7,12 @@ run continues into a longer one (more epochs or patience) with the result traini
 gives. The best state by validation ``config.monitor`` is restored at the end. A non-finite loss stops
 training with a :class:`TrainingError` and leaves the last good checkpoint in place.
 
+The learning rate follows ``config.schedule`` after a linear warm-up of ``warmup_steps``: ``constant``,
+``cosine`` (to zero at the last epoch) or ``wsd`` (warm-up, stable, then a linear decay to zero over the
+last ``decay_fraction`` of the epochs). A checkpoint continues into a run under another schedule or
+length whenever the new schedule would have used the same rate at every step already taken, so a
+finished constant-rate run continues into a ``wsd`` cool-down that starts after it.
+
 Under ``torchrun`` (see :mod:`genrec.distributed`) each rank trains on its share of every epoch's
 batches and the gradients are averaged over ranks before each step, so all ranks hold the same weights;
 validation metrics are rank 0's, so early stopping decides the same everywhere; rank 0 alone writes
@@ -30,7 +36,8 @@ import torch
 from genrec import distributed
 from genrec.artifacts import load_checkpoint, save_checkpoint
 from genrec.console import progress
-from genrec.errors import TrainingError
+from genrec.errors import ConfigError, TrainingError
+from genrec.threads import fit_threads
 
 
 @dataclass
@@ -45,6 +52,42 @@ class TrainConfig:
     bf16: bool = False
     device: str = "cpu"
     warmup_steps: int = 0
+    schedule: str = "constant"
+    decay_fraction: float = 0.2
+
+
+SCHEDULES = ("constant", "cosine", "wsd")
+
+
+def check_schedule(owner: str, schedule: str, decay_fraction: float, warmup_steps: int = 0) -> None:
+    """The ConfigError a component raises for bad schedule options; ``owner`` names it."""
+    if schedule not in SCHEDULES:
+        raise ConfigError(f"{owner} option 'schedule' must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
+    if not 0.0 < decay_fraction <= 1.0:
+        raise ConfigError(f"{owner} option 'decay_fraction' must be in (0, 1], got {decay_fraction}")
+    if warmup_steps < 0:
+        raise ConfigError(f"{owner} option 'warmup_steps' must be non-negative, got {warmup_steps}")
+
+
+def lr_factor(config: TrainConfig, step: int, progress: float) -> float:
+    """The multiple of ``config.lr`` used at global ``step``, ``progress`` epochs into training."""
+    warmup = min(1.0, (step + 1) / config.warmup_steps) if config.warmup_steps > 0 else 1.0
+    done = min(1.0, progress / config.epochs)
+    if config.schedule == "cosine":
+        return warmup * 0.5 * (1.0 + math.cos(math.pi * done))
+    if config.schedule == "wsd":
+        return warmup * min(1.0, (1.0 - done) / config.decay_fraction)
+    return warmup
+
+
+def _step_grid(history: list[dict[str, Any]]) -> list[tuple[int, float]]:
+    """(global step, progress in epochs) of every step the recorded epochs took."""
+    grid, step = [], 0
+    for record in history:
+        steps = record.get("steps", 0)
+        grid += [(step + i, record["epoch"] + i / steps) for i in range(steps)]
+        step += steps
+    return grid
 
 
 @dataclass
@@ -92,20 +135,30 @@ def _silent(message: str) -> None:
     pass
 
 
-GROWABLE = ("epochs", "patience")  # a run may continue a checkpoint made under other values of these
+# A run may continue a checkpoint made under other values of these (the schedule is checked by the
+# rates it gives, not by its settings).
+GROWABLE = ("epochs", "patience", "schedule", "decay_fraction")
 UNCHECKED = (*GROWABLE, "device")  # a checkpoint moves between devices
 
 
 def _cannot_continue(state: dict[str, Any], config: TrainConfig) -> str | None:
     """Why a checkpoint cannot continue into a run under ``config`` (None if it can).
 
-    A checkpoint continues into a run with more epochs or more patience, since the schedule does not
-    depend on either: the result is the one training from the start would give. It cannot continue
-    into a shorter run, or one that early stopping would have ended before the checkpoint's epoch.
+    A checkpoint continues into a run with more epochs, more patience or another schedule as long as
+    every step it took used the rate the new run would have used: the result is the one training from
+    the start would give. It cannot continue into a shorter run, or one that early stopping would have
+    ended before the checkpoint's epoch.
     """
-    saved = {k: v for k, v in state.get("config", {}).items() if k not in UNCHECKED}
+    saved_config = {**asdict(TrainConfig(schedule="constant")), **state.get("config", {})}
+    saved = {k: v for k, v in saved_config.items() if k not in UNCHECKED}
     if saved != {k: v for k, v in asdict(config).items() if k not in UNCHECKED}:
         return "it was made with other training settings"
+    old = TrainConfig(**saved_config)
+    if config.schedule != "constant" and any("steps" not in record for record in state["history"]):
+        return "it does not record the steps its epochs took, which a decaying schedule needs"
+    for step, at in _step_grid(state["history"]):
+        if not math.isclose(lr_factor(old, step, at), lr_factor(config, step, at), abs_tol=1e-12):
+            return f"the learning-rate schedule differs from its own at step {step + 1}"
     if state["epoch"] + 1 > config.epochs:
         return f"it is at epoch {state['epoch'] + 1}, past the {config.epochs} epochs asked for"
     best, stale = -math.inf, 0
@@ -135,10 +188,6 @@ def train(
     started = time.perf_counter()
     distributed.broadcast_module(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    warmup = max(0, config.warmup_steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min(1.0, (step + 1) / warmup) if warmup else 1.0
-    )
     checkpoint = Path(checkpoint_dir) / "last.pt" if checkpoint_dir else None
     start_epoch, best_score, best_epoch, best_metrics, stale = 0, -math.inf, -1, {}, 0
     best_state = copy.deepcopy(model.state_dict())
@@ -150,7 +199,6 @@ def train(
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
         best_state = state["best_state"]
         start_epoch, best_score, best_epoch = state["epoch"] + 1, state["best_score"], state["best_epoch"]
         best_metrics, stale, history = state["best_metrics"], state["stale"], state["history"]
@@ -158,14 +206,20 @@ def train(
         log(f"resumed from {checkpoint} at epoch {start_epoch}")
 
     epoch = start_epoch
+    step = sum(record.get("steps", 0) for record in history)  # optimizer steps taken so far
     device_type = torch.device(config.device).type
     for epoch in range(start_epoch, config.epochs):
         if stale >= config.patience:
             epoch -= 1
             break
         model.train()
+        fit_threads()  # to the cores other processes leave free (genrec.threads)
         total, steps, epoch_start = 0.0, 0, time.perf_counter()
-        for batch in progress(distributed.shard_batches(batches(epoch)), f"epoch {epoch + 1}"):
+        epoch_batches = list(distributed.shard_batches(batches(epoch)))  # its length places each step
+        for batch in progress(epoch_batches, f"epoch {epoch + 1}", total=len(epoch_batches)):
+            rate = config.lr * lr_factor(config, step, epoch + steps / len(epoch_batches))
+            for group in optimizer.param_groups:
+                group["lr"] = rate
             with torch.autocast(device_type, dtype=torch.bfloat16, enabled=config.bf16):
                 loss = loss_fn(batch)
             if not torch.isfinite(loss):
@@ -180,13 +234,15 @@ def train(
             if config.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
-            scheduler.step()
             total += float(loss.detach())
             steps += 1
+            step += 1
         record: dict[str, Any] = {
             "epoch": epoch,
             "loss": distributed.average(total / max(1, steps)),  # ranks take equal numbers of steps
             "seconds": time.perf_counter() - epoch_start,
+            "steps": steps,
+            "lr": rate if steps else 0.0,
         }
         if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
             model.eval()
@@ -201,7 +257,12 @@ def train(
             else:
                 stale += 1
         history.append(record)
-        shown = f" valid {config.monitor} {record['valid'][config.monitor]:.4f}" if "valid" in record else ""
+        shown = ""
+        if "valid" in record:
+            error = record["valid"].get(f"{config.monitor}_se")
+            shown = f" valid {config.monitor} {record['valid'][config.monitor]:.4f}"
+            shown += f" ± {error:.4f}" if error is not None else ""
+            shown += f" (best {best_score:.4f} at epoch {best_epoch + 1}, patience left {config.patience - stale})"
         log(f"epoch {epoch + 1}/{config.epochs} loss {record['loss']:.4f}{shown} ({record['seconds']:.1f}s)")
         if checkpoint is not None and distributed.is_main():
             save_checkpoint(
@@ -209,7 +270,6 @@ def train(
                 {
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
                     "best_state": best_state,
                     "epoch": epoch,
                     "best_score": best_score,

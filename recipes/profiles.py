@@ -24,6 +24,16 @@ DEMO = {
         "warmup_steps": 20,
         "bf16": False,  # autocast costs more than it saves on a model this small
     },
+    "causal": {
+        "d_model": 64,
+        "heads": 2,
+        "head_dim": 32,
+        "ffn": 128,
+        "dropout": 0.1,
+        "batch_size": 32,
+        "epochs": 40,
+        "warmup_steps": 20,
+    },  # fmt: skip
 }
 
 PROFILES = {"demo": DEMO}

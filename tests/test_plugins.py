@@ -27,6 +27,7 @@ BUILT_INS = {
     ("quantizer", "rqvae"),
     ("quantizer", "prorec-distill"),
     ("generator", "tiger"),
+    ("generator", "causal"),
     ("generator", "sasrec"),
     ("recipe", "prorec"),
     ("recipe", "tiger"),

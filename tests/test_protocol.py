@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from genrec.data.dataset import Dataset
-from genrec.protocol import KS, leave_one_out, pad_left
+from genrec.protocol import KS, Split, leave_one_out, pad_left
 
 
 def make_dataset(sequences: list[list[int]], n_items: int | None = None) -> Dataset:
@@ -104,3 +104,18 @@ def test_real_beauty_split() -> None:
     assert len(split.test_targets) == len(split.valid_targets) == 22_363  # 5-core: every user is evaluated
     histories, targets = split.training_examples()
     assert len(targets) == 198_502 - 3 * 22_363  # each user: len - 2 training items, len - 3 examples
+
+
+def test_training_windows_cover_every_target_once() -> None:
+    sequences = [np.array([1, 2, 3, 4, 5, 6, 7]), np.array([8]), np.array([9, 10])]
+    empty = np.zeros((0, 3), dtype=np.int64)
+    split = Split(sequences, empty, empty[:, 0], empty, empty[:, 0], max_history=3)
+    inputs, targets = split.training_windows()
+    assert inputs.shape == targets.shape == (3, 3)
+    assert sorted(targets[targets != 0].tolist()) == [2, 3, 4, 5, 6, 7, 10]
+    # Inputs are the targets shifted by one, left-padded.
+    assert inputs.tolist() == [[4, 5, 6], [1, 2, 3], [0, 0, 9]]
+    assert targets.tolist() == [[5, 6, 7], [2, 3, 4], [0, 0, 10]]
+    # The same targets as the sliding-window examples, each once.
+    _, examples = split.training_examples()
+    assert sorted(examples.tolist()) == sorted(targets[targets != 0].tolist())

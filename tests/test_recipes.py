@@ -67,6 +67,16 @@ def test_prorec_recipe(tmp_path, store):
     assert fuser_training["epochs_run"] >= 1 and len(fuser_training["valid_curve"]) == fuser_training["epochs_run"]
 
 
+def test_prorec_recipe_with_the_causal_generator(tmp_path, store):
+    results = _run(
+        "prorec", tmp_path / "run", store, "--generator", "causal", *QUICK_TIGER, *QUICK_QUANTIZER, *QUICK_ALIGN
+    )
+    _check_results(results)
+    assert results["config"]["stages"]["generator"]["name"] == "causal"
+    assert results["auxiliary_losses"]  # distillation works with the causal generator too
+    assert results["test"]["ndcg@10"] > results["baselines"]["most_popular"]["test"]["ndcg@10"]
+
+
 def test_swapping_a_stage_by_name(tmp_path, store):
     results = _run("tiger", tmp_path / "run", store, "--quantizer", "kmeans", *QUICK_TIGER, *QUICK_QUANTIZER)
     assert results["config"]["stages"]["quantizer"]["name"] == "kmeans"

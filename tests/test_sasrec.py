@@ -14,7 +14,6 @@ from genrec.evaluation import evaluate, most_popular
 from genrec.protocol import leave_one_out
 from genrec.testing import checks
 from genrec.training import seed_everything
-from genrec_plugins.sasrec.batches import training_windows
 from genrec_plugins.sasrec.embedder import SASRecEmbedder
 from genrec_plugins.sasrec.generator import SASRecGenerator
 from genrec_plugins.sasrec.model import SASRec
@@ -92,16 +91,6 @@ def test_logits_and_losses_shapes() -> None:
     assert last.ndim == 0 and per_position.ndim == 0
     # With a flat model every item is equally likely: the loss starts near log(n_items).
     assert abs(last.item() - np.log(30)) < 0.5
-
-
-def test_training_windows_cover_every_target_once() -> None:
-    sequences = [np.array([1, 2, 3, 4, 5, 6, 7]), np.array([8]), np.array([9, 10])]
-    inputs, targets = training_windows(sequences, length=3)
-    assert inputs.shape == targets.shape == (3, 3)
-    assert sorted(targets[targets != 0].tolist()) == [2, 3, 4, 5, 6, 7, 10]
-    # Inputs are the targets shifted by one, left-padded.
-    assert inputs.tolist() == [[4, 5, 6], [1, 2, 3], [0, 0, 9]]
-    assert targets.tolist() == [[5, 6, 7], [2, 3, 4], [0, 0, 10]]
 
 
 def test_generator_conformance(tiny_recdata: RecData) -> None:

@@ -1,4 +1,4 @@
-"""The ``tiger`` generator: model, beam search against the exact ranking, aux losses, resume, quality."""
+"""The ``tiger`` and ``causal`` generators: models, beam search against exact ranking, aux losses, resume, quality."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from genrec.evaluation import evaluate, most_popular
 from genrec.protocol import leave_one_out
 from genrec.testing.checks import check_generator, tiny_recdata
 from genrec_plugins.tiger.batches import bucketed_order, trimmed
+from genrec_plugins.tiger.causal import Causal
+from genrec_plugins.tiger.causal_model import CausalModel
 from genrec_plugins.tiger.generator import DECODE_ITEMS, DECODE_USERS, Tiger, decode_chunks
 from genrec_plugins.tiger.model import TigerModel
 
@@ -29,6 +31,7 @@ SMALL = {
     "batch_size": 64,
     "device": "cpu",
 }
+GENERATORS = [Tiger, Causal]
 
 
 def unique_codes(n_items: int, sizes: tuple[int, ...], seed: int = 0) -> ItemCodes:
@@ -37,11 +40,11 @@ def unique_codes(n_items: int, sizes: tuple[int, ...], seed: int = 0) -> ItemCod
     return ItemCodes(np.stack(np.unravel_index(flat, sizes), axis=1).astype(np.int64), sizes)
 
 
-@pytest.fixture(scope="module")
-def fitted() -> tuple[Tiger, RecData, ItemCodes]:
+@pytest.fixture(scope="module", params=GENERATORS, ids=lambda cls: cls.name)
+def fitted(request) -> tuple[Tiger, RecData, ItemCodes]:  # noqa: ANN001
     data = tiny_recdata()
     codes = unique_codes(data.n_items, (3, 4, 5))
-    generator = Tiger(**SMALL, epochs=2, bf16=False)
+    generator = request.param(**SMALL, epochs=2, bf16=False)
     generator.log = lambda line: None
     return generator.fit(data, codes), data, codes
 
@@ -69,10 +72,40 @@ def test_recommend_gives_distinct_valid_items_and_checks_k(fitted: tuple[Tiger, 
         generator.recommend(histories, data.n_items + 1)
 
 
-def test_conformance() -> None:
-    generator = Tiger(**SMALL, epochs=1, beam=20)
+@pytest.mark.parametrize("cls", GENERATORS, ids=lambda cls: cls.name)
+def test_conformance(cls: type[Tiger]) -> None:
+    generator = cls(**SMALL, epochs=1, beam=20)
     generator.log = lambda line: None
     check_generator(generator)
+
+
+def test_causal_states_see_only_the_past_and_padding_changes_nothing() -> None:
+    torch.manual_seed(0)
+    model = CausalModel((4, 3), max_history=6, layers_encoder=2, d_model=16, heads=2, head_dim=8, ffn=32).eval()
+    items = model.code_tokens(torch.tensor([[[1, 2], [3, 0], [2, 2], [0, 1]]]))
+    states, _ = model.encode_items(items)
+    changed = items.clone()
+    changed[0, 3] = model.code_tokens(torch.tensor([2, 1]))
+    later, _ = model.encode_items(changed)
+    assert torch.allclose(states[0, :3], later[0, :3], atol=1e-6)  # position t never sees t + 1
+    assert not torch.allclose(states[0, 3], later[0, 3])
+    padded, _ = model.encode_items(torch.cat([torch.zeros_like(items[:, :2]), items], dim=1))
+    assert torch.allclose(padded[0, 2:], states[0], atol=1e-5)
+    assert torch.isfinite(padded).all()
+
+
+def test_causal_trains_every_target_position_once() -> None:
+    data = tiny_recdata()
+    codes = unique_codes(data.n_items, (4, 10))
+    generator = Causal(**SMALL, epochs=1)
+    batches, _ = generator.prepare(data, codes)
+    targets = np.concatenate([batch[3].numpy() for batch in batches(0)])
+    _, examples = data.split.training_examples()
+    assert np.array_equal(np.sort(targets), np.sort(examples))
+    for items, target_codes, has_target, target_items in batches(1):
+        assert torch.equal(target_codes[has_target], torch.as_tensor(codes.codes)[target_items - 1])
+        # Every target follows a real history item at the same position.
+        assert bool((items[..., 0][has_target] != 0).all())
 
 
 def test_padding_does_not_change_the_encoding() -> None:
@@ -148,11 +181,12 @@ def test_checkpoint_key_follows_the_auxiliary_losses_keys(tmp_path) -> None:  # 
         generator.checkpoint_dir(data, codes, [keyless])
 
 
-def test_auxiliary_losses_get_the_summary_and_targets_and_train() -> None:
+@pytest.mark.parametrize("cls", GENERATORS, ids=lambda cls: cls.name)
+def test_auxiliary_losses_get_the_summary_and_targets_and_train(cls: type[Tiger]) -> None:
     data = tiny_recdata()
     codes = unique_codes(data.n_items, (4, 10))
     aux = RecordingLoss()
-    generator = Tiger(**SMALL, epochs=1, bf16=False)
+    generator = cls(**SMALL, epochs=1, bf16=False)
     generator.log = lambda line: None
     batches, loss_fn = generator.prepare(data, codes, [aux])
     assert aux.module is not None and aux.module.dim == 32
@@ -161,21 +195,23 @@ def test_auxiliary_losses_get_the_summary_and_targets_and_train() -> None:
     loss = loss_fn(batch)
     loss.backward()
     shape, targets = aux.calls[-1]
-    assert shape == (len(batch[2]), 32)
-    assert torch.equal(targets, batch[2])
+    target_items = batch[-1]  # both generators' batches end with the target items
+    assert shape == (len(target_items), 32)
+    assert torch.equal(targets, target_items)
     assert aux.module.weight.grad is not None and aux.module.weight.grad.abs() > 0
-    # The targets are the items whose codes the batch teaches.
-    assert torch.equal(torch.as_tensor(codes.codes)[batch[2] - 1], batch[1])
+    if cls is Tiger:  # the targets are the items whose codes the batch teaches (causal: its own test)
+        assert torch.equal(torch.as_tensor(codes.codes)[target_items - 1], batch[1])
     before = aux.module.weight.detach().clone()
     generator.fit(data, codes, [aux])
     assert not torch.equal(generator._fitted().aux["0_recording_loss"].weight.detach(), before)
 
 
-def test_resume_from_checkpoint_equals_an_uninterrupted_run(tmp_path) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("cls", GENERATORS, ids=lambda cls: cls.name)
+def test_resume_from_checkpoint_equals_an_uninterrupted_run(tmp_path, cls: type[Tiger]) -> None:  # noqa: ANN001
     def run(workdir, epochs: int) -> Tiger:  # noqa: ANN001
         data = tiny_recdata()
         data.workdir = workdir
-        generator = Tiger(**SMALL, epochs=epochs, patience=10, dropout=0.2, bf16=False)
+        generator = cls(**SMALL, epochs=epochs, patience=10, dropout=0.2, bf16=False, schedule="constant")
         generator.log = lambda line: None
         return generator.fit(data, unique_codes(data.n_items, (4, 10)))
 
@@ -183,31 +219,36 @@ def test_resume_from_checkpoint_equals_an_uninterrupted_run(tmp_path) -> None:  
     run(tmp_path / "b", epochs=1)  # "killed" after its first epoch
     resumed = run(tmp_path / "b", epochs=3)
     assert resumed.result is not None and resumed.result.epochs_run == 3
-    assert list((tmp_path / "b" / "tiger").iterdir())
+    assert list((tmp_path / "b" / cls.name).iterdir())
     for (name, a), (_, b) in zip(
         straight._fitted().state_dict().items(), resumed._fitted().state_dict().items(), strict=True
     ):
         assert torch.equal(a, b), name
 
 
-def test_bad_options_are_config_errors() -> None:
-    with pytest.raises(ConfigError, match="beam"):
-        Tiger(beam=0)
+@pytest.mark.parametrize("cls", GENERATORS, ids=lambda cls: cls.name)
+def test_bad_options_are_config_errors(cls: type[Tiger]) -> None:
+    with pytest.raises(ConfigError, match=f"{cls.name} option 'beam'"):
+        cls(beam=0)
     with pytest.raises(ConfigError, match="valid_users"):
-        Tiger(valid_users=0)
-    with pytest.raises(ConfigError, match="needs item codes"):
-        Tiger(**SMALL).fit(tiny_recdata(), None)
+        cls(valid_users=0)
+    with pytest.raises(ConfigError, match="'schedule' must be one of"):
+        cls(schedule="step")
+    with pytest.raises(ConfigError, match=f"{cls.name} needs item codes"):
+        cls(**SMALL).fit(tiny_recdata(), None)
 
 
 def test_registered_lazily(register, registry) -> None:  # noqa: ANN001
     import genrec_plugins.tiger as plugin
 
     register(plugin)
-    component = registry.get("generator", "tiger")
-    assert isinstance(component.factory, str) and component.load() is Tiger
+    for name, cls in (("tiger", Tiger), ("causal", Causal)):
+        component = registry.get("generator", name)
+        assert isinstance(component.factory, str) and component.load() is cls
 
 
-def test_beats_most_popular_on_demo() -> None:
+@pytest.mark.parametrize("cls", GENERATORS, ids=lambda cls: cls.name)
+def test_beats_most_popular_on_demo(cls: type[Tiger]) -> None:
     dataset = generate_demo()
     data = RecData(dataset, leave_one_out(dataset), seed=0)
     # Codes from the demo's titles: the first level is each item's category, then a unique index.
@@ -218,7 +259,10 @@ def test_beats_most_popular_on_demo() -> None:
         members = np.flatnonzero(first == topic)
         second[members] = np.arange(len(members))
     codes = ItemCodes(np.stack([first, second], axis=1), (len(topics), int(second.max()) + 1))
-    generator = Tiger(**{**SMALL, "d_model": 48, "head_dim": 24, "ffn": 96}, epochs=6, lr=3e-3, valid_users=200)
+    options = {**SMALL, "d_model": 48, "head_dim": 24, "ffn": 96, "lr": 3e-3, "valid_users": 200}
+    if cls is Causal:  # 600 windows: more, smaller steps for the same budget
+        options.update(batch_size=32, dropout=0.1)
+    generator = cls(**options, epochs=6)
     generator.log = lambda line: None
     generator.fit(data, codes)
     split = data.split

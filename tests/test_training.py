@@ -1,11 +1,11 @@
-"""The shared training loop: early stopping, best-state restore, resume, NaN guard."""
+"""The shared training loop: early stopping, best-state restore, resume, NaN guard, learning-rate schedules."""
 
 import numpy as np
 import pytest
 import torch
 
-from genrec.errors import TrainingError
-from genrec.training import TrainConfig, seed_everything, train
+from genrec.errors import ConfigError, TrainingError
+from genrec.training import TrainConfig, check_schedule, lr_factor, seed_everything, train
 
 
 def _problem(seed: int = 0):
@@ -89,12 +89,22 @@ def _trained(config: TrainConfig, directory=None):  # noqa: ANN001
     [
         (TrainConfig(epochs=4, lr=0.05), TrainConfig(epochs=2, lr=0.05), "past the 2 epochs asked for"),
         (TrainConfig(epochs=2, lr=0.05), TrainConfig(epochs=3, lr=0.01), "made with other training settings"),
+        (
+            TrainConfig(epochs=2, lr=0.05),
+            TrainConfig(epochs=4, lr=0.05, schedule="cosine"),
+            "the learning-rate schedule differs from its own at step 2",
+        ),
+        (
+            TrainConfig(epochs=3, lr=0.05, schedule="wsd", decay_fraction=0.5),
+            TrainConfig(epochs=6, lr=0.05, schedule="wsd", decay_fraction=0.5),
+            "the learning-rate schedule differs",
+        ),
     ],
 )
 def test_a_checkpoint_that_cannot_continue_is_not_used(tmp_path, first, second, reason):
     _trained(first, tmp_path)
     result, lines = _trained(second, tmp_path)
-    assert any(f"{reason}; training from the start" in line for line in lines)
+    assert any(reason in line and line.endswith("; training from the start") for line in lines)
     fresh, _ = _trained(second)
     assert result.epochs_run == fresh.epochs_run == second.epochs
     assert result.summary()["valid_curve"] == pytest.approx(fresh.summary()["valid_curve"], abs=1e-6)
@@ -135,3 +145,36 @@ def test_seeding_makes_runs_repeatable():
         train(model, batches, loss_fn, validate, TrainConfig(epochs=3), log=lambda m: None)
         results.append(model.weight.detach().numpy().copy())
     np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_schedules_warm_up_then_hold_or_decay_to_zero():
+    constant = TrainConfig(epochs=10, warmup_steps=4)
+    assert [lr_factor(constant, step, 0.0) for step in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
+    cosine = TrainConfig(epochs=10, schedule="cosine")
+    assert lr_factor(cosine, 0, 0.0) == 1.0 and lr_factor(cosine, 99, 5.0) == pytest.approx(0.5)
+    assert lr_factor(cosine, 199, 10.0) == pytest.approx(0.0, abs=1e-12)
+    wsd = TrainConfig(epochs=10, schedule="wsd", decay_fraction=0.2)
+    assert lr_factor(wsd, 140, 7.5) == 1.0 and lr_factor(wsd, 150, 8.0) == pytest.approx(1.0)  # then decays
+    assert lr_factor(wsd, 170, 9.0) == pytest.approx(0.5)
+    with pytest.raises(ConfigError, match="'schedule' must be one of"):
+        check_schedule("tiger", "linear", 0.2)
+    with pytest.raises(ConfigError, match="'decay_fraction' must be in"):
+        check_schedule("tiger", "wsd", 0.0)
+
+
+def test_the_loop_applies_the_schedule_and_records_each_epochs_rate():
+    result, _ = _trained(TrainConfig(epochs=4, lr=0.05, schedule="wsd", decay_fraction=0.5))
+    rates = [record["lr"] for record in result.history]
+    assert rates[0] == rates[1] == 0.05  # stable, then decaying to zero at the end
+    assert 0.0 < rates[3] < rates[2] < 0.05
+    assert all(record["steps"] == 7 for record in result.history)
+
+
+def test_a_constant_rate_checkpoint_continues_into_a_cool_down_that_starts_after_it(tmp_path):
+    _trained(TrainConfig(epochs=4, lr=0.05), tmp_path)
+    cool_down = TrainConfig(epochs=6, lr=0.05, schedule="wsd", decay_fraction=2 / 6)  # decays over epochs 5-6
+    result, lines = _trained(cool_down, tmp_path)
+    assert any("resumed from" in line for line in lines)
+    straight, _ = _trained(cool_down)
+    assert result.summary()["valid_curve"] == pytest.approx(straight.summary()["valid_curve"], abs=1e-6)
+    assert result.history[-1]["lr"] < 0.05

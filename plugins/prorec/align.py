@@ -35,10 +35,10 @@ from genrec.contracts import ItemEmbeddings, RecData
 from genrec.device import resolve_device
 from genrec.errors import ConfigError
 from genrec.evaluation import rank_metrics
-from genrec.training import TrainConfig, TrainResult, seed_everything, train
+from genrec.training import TrainConfig, TrainResult, check_schedule, seed_everything, train
 from genrec_plugins.prorec.adaptation import AdaptationLayer
 from genrec_plugins.prorec.losses import info_nce
-from genrec_plugins.sasrec.batches import shuffled_batches, training_windows
+from genrec_plugins.sasrec.batches import shuffled_batches
 
 DIN_NEGATIVES = 1024  # uniformly sampled negatives per training batch of the DIN-style model
 SCORE_CHUNK = 2048  # candidate items scored at once by the DIN-style model
@@ -132,6 +132,9 @@ class ProrecAlign:
         batch_size: int = 64,
         epochs: int = 200,
         patience: int = 5,
+        warmup_steps: int = 0,
+        schedule: Literal["constant", "cosine", "wsd"] = "constant",
+        decay_fraction: float = 0.2,
         temperature: float = 0.1,
         align_weight: float = 0.1,
         align_items: Literal["batch", "uniform"] = "batch",
@@ -164,9 +167,11 @@ class ProrecAlign:
         ):
             if value not in choices:
                 raise ConfigError(f"fuser 'prorec-align': option {name!r} must be one of {choices}, got {value!r}")
+        check_schedule("fuser 'prorec-align'", schedule, decay_fraction, warmup_steps)
         self.dim, self.layers, self.heads, self.dropout = dim, layers, heads, dropout
         self.lr, self.weight_decay, self.batch_size = lr, weight_decay, batch_size
         self.epochs, self.patience = epochs, patience
+        self.warmup_steps, self.schedule, self.decay_fraction = warmup_steps, schedule, decay_fraction
         self.temperature, self.align_weight, self.align_items = temperature, align_weight, align_items
         self.integrated, self.collaborative_model = integrated, collaborative_model
         self.seed, self.device = seed, device
@@ -175,9 +180,9 @@ class ProrecAlign:
         self.log: Callable[[str], None] | None = None  # progress lines; None = the run's console
 
     def options(self) -> dict[str, Any]:
-        """The options that shape the trained weights (not epochs, patience or device)."""
-        names = ("dim", "layers", "heads", "dropout", "lr", "weight_decay", "batch_size", "temperature",
-                 "align_weight", "align_items", "collaborative_model")  # fmt: skip
+        """The options that shape the trained weights (not epochs, patience, schedule or device)."""
+        names = ("dim", "layers", "heads", "dropout", "lr", "weight_decay", "batch_size", "warmup_steps",
+                 "temperature", "align_weight", "align_items", "collaborative_model")  # fmt: skip
         return {name: getattr(self, name) for name in names}
 
     def _build_collaborative(self, n_items: int, max_len: int) -> nn.Module:
@@ -191,7 +196,7 @@ class ProrecAlign:
         if self.collaborative_model == "din":
             return data.split.training_examples()  # one target per history
 
-        return training_windows(data.split.train, data.split.max_history)  # every position predicts
+        return data.split.training_windows()  # every position predicts
 
     def _alignment_items(self, histories: torch.Tensor, targets: torch.Tensor, n_items: int) -> torch.Tensor:
         items = torch.unique(torch.cat([targets[targets > 0], histories[histories > 0]]))
@@ -242,7 +247,14 @@ class ProrecAlign:
             return rank_metrics(np.concatenate(ranked), data.split.valid_targets, ks=_ks(n_items))
 
         config = TrainConfig(
-            epochs=self.epochs, lr=self.lr, weight_decay=self.weight_decay, patience=self.patience, device=str(device)
+            epochs=self.epochs,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            patience=self.patience,
+            device=str(device),
+            warmup_steps=self.warmup_steps,
+            schedule=self.schedule,
+            decay_fraction=self.decay_fraction,
         )
         self.result = train(
             model,

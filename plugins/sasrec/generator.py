@@ -22,8 +22,8 @@ from genrec.contracts import AuxiliaryLoss, ItemCodes, RecData, auxiliary_keys
 from genrec.device import resolve_device
 from genrec.errors import ConfigError, require_at_least
 from genrec.evaluation import evaluate
-from genrec.training import TrainConfig, TrainResult, seed_everything, train
-from genrec_plugins.sasrec.batches import shuffled_batches, training_windows
+from genrec.training import TrainConfig, TrainResult, check_schedule, seed_everything, train
+from genrec_plugins.sasrec.batches import shuffled_batches
 from genrec_plugins.sasrec.model import SASRec, full_softmax_loss, sampled_bce_loss
 
 
@@ -49,6 +49,9 @@ class SASRecGenerator:
         batch_size: int = 64,
         epochs: int = 200,
         patience: int = 5,
+        warmup_steps: int = 0,
+        schedule: Literal["constant", "cosine", "wsd"] = "constant",
+        decay_fraction: float = 0.2,
         seed: int | None = None,
         device: str = "auto",
         bf16: bool = False,
@@ -63,14 +66,17 @@ class SASRecGenerator:
         if loss not in ("ce", "bce"):
             raise ConfigError(f"sasrec option 'loss' must be 'ce' or 'bce', got {loss!r}")
         self.dim, self.layers, self.heads, self.dropout, self.max_len = dim, layers, heads, dropout, max_len
+        check_schedule("sasrec", schedule, decay_fraction, warmup_steps)
         self.loss, self.lr, self.weight_decay, self.batch_size = loss, lr, weight_decay, batch_size
+        self.warmup_steps, self.schedule, self.decay_fraction = warmup_steps, schedule, decay_fraction
         self.epochs, self.patience, self.seed, self.device, self.bf16 = epochs, patience, seed, device, bf16
         self.model: SASRec | None = None
         self.result: TrainResult | None = None
         self.log: Callable[[str], None] | None = None  # progress lines; None = genrec's console
 
     def options(self) -> dict[str, Any]:
-        names = ("dim", "layers", "heads", "dropout", "max_len", "loss", "lr", "weight_decay", "batch_size")
+        names = ("dim", "layers", "heads", "dropout", "max_len", "loss", "lr", "weight_decay", "batch_size",
+                 "warmup_steps")  # fmt: skip
         return {name: getattr(self, name) for name in names}
 
     def checkpoint_dir(self, data: RecData, aux_losses: Sequence[AuxiliaryLoss] = ()) -> Path | None:
@@ -97,7 +103,7 @@ class SASRecGenerator:
         seed = self._seed(data)
         device = resolve_device(self.device, "sasrec option 'device'", auto=data.device)
         max_len = self.max_len or data.split.max_history
-        inputs, targets = training_windows(data.split.train, max_len)
+        inputs, targets = data.split.training_windows(max_len)
         if len(inputs) == 0:
             raise ConfigError("sasrec: the training split has no sequence of two or more items to learn from")
         seed_everything(seed)
@@ -125,6 +131,9 @@ class SASRecGenerator:
             patience=self.patience,
             bf16=self.bf16,
             device=str(device),
+            warmup_steps=self.warmup_steps,
+            schedule=self.schedule,
+            decay_fraction=self.decay_fraction,
         )
         self.result = train(
             trained,

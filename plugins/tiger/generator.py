@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -25,9 +25,9 @@ from genrec.decoding import CodeTrie, beam_search
 from genrec.device import resolve_device
 from genrec.errors import ConfigError, require_at_least
 from genrec.evaluation import evaluate
-from genrec.training import TrainConfig, TrainResult, seed_everything, train
+from genrec.training import TrainConfig, TrainResult, check_schedule, seed_everything, train
 from genrec_plugins.tiger.batches import bucketed_order, history_lengths, trimmed
-from genrec_plugins.tiger.model import BEGIN, KV, PAD, TigerModel
+from genrec_plugins.tiger.model import BEGIN, KV, PAD, TigerModel, level_cross_entropy
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # history tokens, target codes, target items
 DECODE_USERS = 256  # users per beam-search call at most: bounds the per-beam cache memory
@@ -79,6 +79,12 @@ class TigerDecoder:
             memory, mask = self.model.encode(self.history_tokens(histories))
             return {"memories": self.model.memories(memory), "mask": mask, "past": None}
 
+    def inputs(self, state: dict[str, Any], prefixes: torch.Tensor) -> torch.Tensor:
+        """Embedded decoder inputs (users, width, t + 1, d) for prefixes (users, width, t): begin, then codes."""
+        users, width, _ = prefixes.shape
+        begin = torch.full((users, width, 1), BEGIN, dtype=torch.long, device=self.device)
+        return self.model.tokens(torch.cat([begin, self.model.code_tokens(prefixes)], dim=-1))
+
     def step(self, state: dict[str, Any], prefixes: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
         model = self.model
         prefixes = prefixes.to(self.device)
@@ -87,12 +93,12 @@ class TigerDecoder:
         with self._autocast():
             if past is not None and past[0][0].shape[0] == users * width and past[0][0].shape[2] == depth:
                 # Only the newest code is new: positions 0..depth-1 are cached.
-                tokens = model.code_tokens(prefixes)[..., -1:]
-                hidden, caches = model.decode(tokens, depth, state["memories"], state["mask"], past)
+                newest = model.tokens(model.code_tokens(prefixes)[..., -1:])
+                hidden, caches = model.decode_embedded(newest, depth, state["memories"], state["mask"], past)
             else:
-                begin = torch.full((users, width, 1), BEGIN, dtype=torch.long, device=self.device)
-                tokens = torch.cat([begin, model.code_tokens(prefixes)], dim=-1)
-                hidden, caches = model.decode(tokens, 0, state["memories"], state["mask"])
+                hidden, caches = model.decode_embedded(
+                    self.inputs(state, prefixes), 0, state["memories"], state["mask"]
+                )
             logits = model.heads[depth](hidden[:, :, -1])
         log_probs = F.log_softmax(logits.float(), dim=-1)
         return log_probs, {**state, "past": caches if self.cache else None}
@@ -117,10 +123,16 @@ class Tiger:
     ``valid_users`` evaluates per-epoch model selection on a fixed random subset of that many
     validation users (drawn once from the seed) for speed; None uses all of them. ``bf16`` runs
     training and decoding under bfloat16 autocast where the device supports it (ignored elsewhere).
-    ``warmup_steps`` ramps the learning rate linearly from 0 over that many steps.
+    ``warmup_steps`` ramps the learning rate linearly from 0 over that many steps; ``schedule`` is the
+    shared loop's (constant, cosine or wsd, which decays over the last ``decay_fraction`` of the epochs).
+
+    Subclasses (the ``causal`` generator) keep this training, checkpointing and decoding and change
+    the model (:attr:`model_class`), the training batches (:meth:`training_batches`) and the decoder.
     """
 
     uses_codes: ClassVar[bool] = True
+    name: ClassVar[str] = "tiger"
+    model_class: ClassVar[type[TigerModel]] = TigerModel
 
     def __init__(
         self,
@@ -134,6 +146,8 @@ class Tiger:
         lr: float = 1e-3,
         weight_decay: float = 0.01,
         warmup_steps: int = 200,
+        schedule: Literal["constant", "cosine", "wsd"] = "constant",
+        decay_fraction: float = 0.2,
         batch_size: int = 256,
         epochs: int = 100,
         patience: int = 5,
@@ -144,8 +158,9 @@ class Tiger:
         device: str = "auto",
         bf16: bool = True,
     ):
+        name = self.name
         require_at_least(
-            "tiger",
+            name,
             1,
             layers_encoder=layers_encoder,
             layers_decoder=layers_decoder,
@@ -160,16 +175,18 @@ class Tiger:
             beam=beam,
         )
         if not 0.0 <= dropout < 1.0:
-            raise ConfigError(f"tiger option 'dropout' must be in [0, 1), got {dropout}")
+            raise ConfigError(f"{name} option 'dropout' must be in [0, 1), got {dropout}")
         if lr <= 0:
-            raise ConfigError(f"tiger option 'lr' must be positive, got {lr}")
-        if warmup_steps < 0 or weight_decay < 0:
-            raise ConfigError("tiger options 'warmup_steps' and 'weight_decay' must be non-negative")
+            raise ConfigError(f"{name} option 'lr' must be positive, got {lr}")
+        if weight_decay < 0:
+            raise ConfigError(f"{name} option 'weight_decay' must be non-negative, got {weight_decay}")
+        check_schedule(name, schedule, decay_fraction, warmup_steps)
         if valid_users is not None and valid_users < 1:
-            raise ConfigError(f"tiger option 'valid_users' must be at least 1 or None, got {valid_users}")
+            raise ConfigError(f"{name} option 'valid_users' must be at least 1 or None, got {valid_users}")
         self.layers_encoder, self.layers_decoder, self.d_model = layers_encoder, layers_decoder, d_model
         self.heads, self.head_dim, self.ffn, self.dropout = heads, head_dim, ffn, dropout
         self.lr, self.weight_decay, self.warmup_steps = lr, weight_decay, warmup_steps
+        self.schedule, self.decay_fraction = schedule, decay_fraction
         self.batch_size, self.epochs, self.patience, self.eval_every = batch_size, epochs, patience, eval_every
         self.valid_users, self.beam, self.seed, self.device, self.bf16 = valid_users, beam, seed, device, bf16
         self.model: TigerModel | None = None
@@ -180,6 +197,7 @@ class Tiger:
         self.log: Callable[[str], None] | None = None  # progress lines; None = genrec's console
 
     def options(self) -> dict[str, Any]:
+        """What shapes the weights, apart from how long training runs (epochs, patience, schedule)."""
         names = (
             "layers_encoder", "layers_decoder", "d_model", "heads", "head_dim", "ffn", "dropout", "lr",
             "weight_decay", "warmup_steps", "batch_size", "eval_every", "valid_users", "beam",
@@ -190,7 +208,7 @@ class Tiger:
         return data.seed if self.seed is None else self.seed
 
     def checkpoint_dir(self, data: RecData, codes: ItemCodes, aux_losses: Sequence[AuxiliaryLoss] = ()) -> Path | None:
-        """Checkpoints are keyed by what shapes the weights; epochs and patience may grow on resume."""
+        """Checkpoints are keyed by what shapes the weights; epochs, patience and schedule may change on resume."""
         if data.workdir is None:
             return None
         key = digest(
@@ -204,7 +222,7 @@ class Tiger:
                 "aux": auxiliary_keys(aux_losses),
             }
         )
-        return Path(data.workdir) / "tiger" / key
+        return Path(data.workdir) / self.name / key
 
     def fit(self, data: RecData, codes: ItemCodes | None = None, aux_losses: Sequence[AuxiliaryLoss] = ()) -> Tiger:
         batches, loss_fn = self.prepare(data, codes, aux_losses)
@@ -216,7 +234,7 @@ class Tiger:
             valid_h, valid_t = valid_h[chosen], valid_t[chosen]
 
         def validate() -> dict[str, float]:
-            return evaluate(self.recommend, valid_h, valid_t)
+            return evaluate(self.recommend, valid_h, valid_t, errors=True)
 
         config = TrainConfig(
             epochs=self.epochs,
@@ -227,6 +245,8 @@ class Tiger:
             bf16=self._bf16,
             device=str(self.item_tokens.device),
             warmup_steps=self.warmup_steps,
+            schedule=self.schedule,
+            decay_fraction=self.decay_fraction,
         )
         self.result = train(
             model, batches, loss_fn, validate, config, self.checkpoint_dir(data, codes, aux_losses), log=self.log
@@ -235,21 +255,20 @@ class Tiger:
 
     def prepare(
         self, data: RecData, codes: ItemCodes | None, aux_losses: Sequence[AuxiliaryLoss] = ()
-    ) -> tuple[Callable[[int], Iterator[Batch]], Callable[[Batch], torch.Tensor]]:
+    ) -> tuple[Callable[[int], Iterator[Any]], Callable[[Any], torch.Tensor]]:
         """Build the (seeded) model; return ``batches(epoch)`` and ``loss_fn(batch)`` for a training loop."""
+        name = self.name
         if codes is None:
-            raise ConfigError("tiger needs item codes: run a quantizer first (the generator uses_codes)")
+            raise ConfigError(f"{name} needs item codes: run a quantizer first (the generator uses_codes)")
         if len(codes.codes) != data.n_items:
-            raise ConfigError(f"tiger: {len(codes.codes)} item codes for a catalog of {data.n_items} items")
-        seed = self._seed(data)
-        device = resolve_device(self.device, "tiger option 'device'", auto=data.device)
+            raise ConfigError(f"{name}: {len(codes.codes)} item codes for a catalog of {data.n_items} items")
+        if len(data.split.training_examples()[1]) == 0:
+            raise ConfigError(f"{name}: the training split has no sequence of two or more items to learn from")
+        device = resolve_device(self.device, f"{name} option 'device'", auto=data.device)
         self._bf16 = self.bf16 and bf16_supported(device)
-        histories, targets = data.split.training_examples()
-        if len(targets) == 0:
-            raise ConfigError("tiger: the training split has no sequence of two or more items to learn from")
         self.trie = CodeTrie(codes.codes, codes.codebook_sizes)
-        seed_everything(seed)
-        model = TigerModel(
+        seed_everything(self._seed(data))
+        model = self.model_class(
             codes.codebook_sizes,
             data.split.max_history,
             self.layers_encoder,
@@ -266,6 +285,15 @@ class Tiger:
         model.to(device)
         self.model = model
         self.item_tokens = item_token_table(model, codes.codes)
+        return self.training_batches(data, codes, model, device)
+
+    def training_batches(
+        self, data: RecData, codes: ItemCodes, model: TigerModel, device: torch.device
+    ) -> tuple[Callable[[int], Iterator[Batch]], Callable[[Batch], torch.Tensor]]:
+        """One target per sliding window: length-bucketed (history tokens, target codes, target items)."""
+        assert self.item_tokens is not None
+        seed = self._seed(data)
+        histories, targets = data.split.training_examples()
         target_codes = torch.as_tensor(codes.codes, dtype=torch.long)
         lengths = history_lengths(histories)
         item_tokens_cpu = self.item_tokens.cpu()
@@ -280,13 +308,7 @@ class Tiger:
         def loss_fn(batch: Batch) -> torch.Tensor:
             tokens, target_code, target_items = batch
             logits, summary = model(tokens, target_code)
-            loss = sum(
-                F.cross_entropy(level_logits.float(), target_code[:, level])
-                for level, level_logits in enumerate(logits)
-            ) / len(logits)
-            for module in model.aux.values():
-                loss = loss + module(summary, target_items)
-            return loss
+            return level_cross_entropy(logits, target_code) + auxiliary_loss(model, summary, target_items)
 
         return batches, loss_fn
 
@@ -301,7 +323,7 @@ class Tiger:
         model, trie = self._fitted(), self.trie
         assert trie is not None
         if not 1 <= k <= trie.n_items:
-            raise ConfigError(f"tiger: k must be in 1..{trie.n_items} (the catalog size), got {k}")
+            raise ConfigError(f"{self.name}: k must be in 1..{trie.n_items} (the catalog size), got {k}")
         histories = np.asarray(histories, dtype=np.int64)
         was_training = model.training
         model.eval()
@@ -320,5 +342,10 @@ class Tiger:
 
     def _fitted(self) -> TigerModel:
         if self.model is None:
-            raise RuntimeError("Tiger is not fitted: call fit(data, codes) first")
+            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit(data, codes) first")
         return self.model
+
+
+def auxiliary_loss(model: nn.Module, summary: torch.Tensor, target_items: torch.Tensor) -> torch.Tensor | float:
+    """The sum of the auxiliary losses (``model.aux``) for these summary states and target items."""
+    return sum((module(summary, target_items) for module in model.aux.values()), 0.0)

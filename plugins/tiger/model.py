@@ -154,7 +154,7 @@ class TigerModel(nn.Module):
         self.register_buffer("offsets", torch.tensor(offsets, dtype=torch.long), persistent=False)
         vocabulary = FIRST_CODE + sum(self.codebook_sizes)
         self.tokens = nn.Embedding(vocabulary, d_model, padding_idx=PAD)
-        self.encoder_positions = nn.Embedding(max_history * self.levels, d_model)
+        self.encoder_positions = nn.Embedding(self.encoder_length(max_history), d_model)
         self.decoder_positions = nn.Embedding(self.levels, d_model)
         self.encoder = nn.ModuleList(
             EncoderLayer(d_model, heads, head_dim, ffn, dropout) for _ in range(layers_encoder)
@@ -169,6 +169,10 @@ class TigerModel(nn.Module):
             nn.init.normal_(embedding.weight, std=0.02)
         with torch.no_grad():
             self.tokens.weight[PAD].zero_()
+
+    def encoder_length(self, max_history: int) -> int:
+        """Encoder positions: ``levels`` tokens per history item."""
+        return max_history * self.levels
 
     def code_tokens(self, codes: torch.Tensor) -> torch.Tensor:
         """(..., t) codes of levels 0..t-1 -> their vocabulary tokens."""
@@ -202,8 +206,19 @@ class TigerModel(nn.Module):
         past: list[KV] | None = None,
     ) -> tuple[torch.Tensor, list[KV]]:
         """Decoder tokens (users, width, T) at positions ``start..start+T-1`` -> final states and caches."""
-        positions = torch.arange(start, start + tokens.shape[-1], device=tokens.device)
-        x = self.dropout(self.tokens(tokens) + self.decoder_positions(positions))
+        return self.decode_embedded(self.tokens(tokens), start, memories, memory_mask, past)
+
+    def decode_embedded(
+        self,
+        x: torch.Tensor,
+        start: int,
+        memories: list[KV],
+        memory_mask: torch.Tensor | None,
+        past: list[KV] | None = None,
+    ) -> tuple[torch.Tensor, list[KV]]:
+        """:meth:`decode` of decoder inputs already embedded, (users, width, T, d)."""
+        positions = torch.arange(start, start + x.shape[-2], device=x.device)
+        x = self.dropout(x + self.decoder_positions(positions))
         caches: list[KV] = []
         for index, layer in enumerate(self.decoder):
             x, cache = layer(x, memories[index], memory_mask, None if past is None else past[index])
@@ -224,3 +239,9 @@ class TigerModel(nn.Module):
         states = states.squeeze(1)
         logits = [head(states[:, level]) for level, head in enumerate(self.heads)]
         return logits, states[:, 0]
+
+
+def level_cross_entropy(logits: list[torch.Tensor], target_codes: torch.Tensor) -> torch.Tensor:
+    """Mean over levels of each level's cross-entropy against ``target_codes`` (N, levels)."""
+    total = sum(F.cross_entropy(x.float(), target_codes[:, level]) for level, x in enumerate(logits))
+    return total / len(logits)

@@ -1,0 +1,124 @@
+"""The ``causal`` generator: semantic IDs learned from every position of a sequence in one pass.
+
+``tiger`` trains one target per sliding window and re-encodes the window's ``levels`` tokens per
+history item each time, so a user with n items costs O(n^2) encoder tokens an epoch. Here a user's
+training sequence is cut into windows (``Split.training_windows``, as SASRec trains) and one causal
+pass over a window's items gives the state for every target in it; a short code decoder then writes
+each target's code (see :mod:`genrec_plugins.tiger.causal_model`). The targets are the ones ``tiger``
+learns, each once an epoch, at about a twentieth of the encoder work.
+
+Everything else is ``tiger``'s: the shared training loop (checkpoints, resume, DDP, bf16, schedules),
+the core's trie-constrained beam search, and auxiliary losses, which receive, for every target, the
+decoder state that predicts its first code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+
+from genrec.contracts import ItemCodes, RecData
+from genrec_plugins.tiger.batches import bucketed_order, history_lengths, trimmed
+from genrec_plugins.tiger.causal_model import CausalModel
+from genrec_plugins.tiger.generator import Tiger, TigerDecoder, auxiliary_loss
+from genrec_plugins.tiger.model import TigerModel, level_cross_entropy
+
+# (item code tokens (B, T, levels), target codes (B, T, levels), has target (B, T), target items (N,))
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+class CausalDecoder(TigerDecoder):
+    """TIGER's decoding (key/value cache per beam) over the causal encoder: each user's last state begins its code."""
+
+    def start(self, histories: np.ndarray) -> dict[str, Any]:
+        histories = trimmed(np.asarray(histories, dtype=np.int64)[:, -self.model.max_history :])
+        items = self.item_tokens[torch.as_tensor(histories, device=self.device)]
+        assert isinstance(self.model, CausalModel)
+        with self._autocast():
+            states, sees = self.model.encode_items(items)
+            memories = self.model.memories(states)
+        return {"state": states[:, -1], "memories": memories, "mask": sees[:, -1:, None], "past": None}
+
+    def inputs(self, state: dict[str, Any], prefixes: torch.Tensor) -> torch.Tensor:
+        users, width, _ = prefixes.shape
+        first = state["state"][:, None, None].expand(users, width, 1, -1)
+        return torch.cat([first, self.model.tokens(self.model.code_tokens(prefixes))], dim=2)
+
+
+class Causal(Tiger):
+    """A causal item-level encoder over semantic-ID codes with TIGER's code decoder; trains every position.
+
+    The options are ``tiger``'s; ``batch_size`` counts windows (up to ``max_history`` targets each).
+    """
+
+    name: ClassVar[str] = "causal"
+    model_class: ClassVar[type[TigerModel]] = CausalModel
+
+    def __init__(
+        self,
+        layers_encoder: int = 2,
+        layers_decoder: int = 2,
+        d_model: int = 128,
+        heads: int = 4,
+        head_dim: int = 32,
+        ffn: int = 512,
+        dropout: float = 0.2,
+        lr: float = 2e-3,
+        weight_decay: float = 0.01,
+        warmup_steps: int = 100,
+        schedule: Literal["constant", "cosine", "wsd"] = "cosine",
+        decay_fraction: float = 0.2,
+        batch_size: int = 128,
+        epochs: int = 30,
+        patience: int = 30,
+        eval_every: int = 1,
+        valid_users: int | None = None,
+        beam: int = 20,
+        seed: int | None = None,
+        device: str = "auto",
+        bf16: bool = False,
+    ):
+        super().__init__(
+            layers_encoder, layers_decoder, d_model, heads, head_dim, ffn, dropout, lr, weight_decay,
+            warmup_steps, schedule, decay_fraction, batch_size, epochs, patience, eval_every, valid_users,
+            beam, seed, device, bf16,
+        )  # fmt: skip
+
+    def training_batches(
+        self, data: RecData, codes: ItemCodes, model: TigerModel, device: torch.device
+    ) -> tuple[Callable[[int], Iterator[Batch]], Callable[[Batch], torch.Tensor]]:
+        """Length-bucketed windows of every training sequence, each target position a training example."""
+        assert self.item_tokens is not None
+        seed = self._seed(data)
+        inputs, targets = data.split.training_windows()
+        lengths = history_lengths(inputs)
+        item_tokens = self.item_tokens.cpu()
+        code_table = torch.cat([torch.zeros_like(item_tokens[:1]), torch.as_tensor(codes.codes, dtype=torch.long)])
+
+        def batches(epoch: int) -> Iterator[Batch]:
+            for index in bucketed_order(lengths, self.batch_size, seed, epoch):
+                window = torch.from_numpy(trimmed(inputs[index]))
+                target = torch.from_numpy(targets[index][:, inputs.shape[1] - window.shape[1] :])
+                has_target = target != 0
+                yield (
+                    item_tokens[window].to(device),
+                    code_table[target].to(device),
+                    has_target.to(device),
+                    target[has_target].to(device),
+                )
+
+        def loss_fn(batch: Batch) -> torch.Tensor:
+            items, target_codes, has_target, target_items = batch
+            logits, summary = model(items, target_codes, has_target)
+            loss = level_cross_entropy(logits, target_codes[has_target])
+            return loss + auxiliary_loss(model, summary, target_items)
+
+        return batches, loss_fn
+
+    def decoder(self, cache: bool = True) -> CausalDecoder:
+        """The fitted model as a :class:`genrec.decoding.CodeDecoder`."""
+        assert self.item_tokens is not None
+        return CausalDecoder(self._fitted(), self.item_tokens, self._bf16, cache)
