@@ -3,7 +3,8 @@
 # interruption and finished stages are reused, training continues from its last checkpoint.
 # Usage: GENREC_DATA_DIR=../shared/data benchmarks/beauty.sh [STEP ...]
 # Steps: sasrec analysis tiger prorec ablations (all five below) no-align no-distill concat semantic-only
-# collaborative-only. Two chains may share the store: a stage another chain is building is waited for
+# collaborative-only, and with the causal generator: tiger-causal prorec-causal (STORE=runs/store-e2e for
+# an end-to-end run from an empty store). Two chains may share the store: a stage another chain is building is waited for
 # and reused. On two cores, two chains with OMP_NUM_THREADS=1 each finish sooner than one after another
 # (docs/performance.md).
 set -uo pipefail
@@ -22,6 +23,8 @@ for step in ${steps[@]/ablations/${ABLATIONS[*]}}; do
     analysis) genrec analyze domination --data beauty --store-dir "$STORE" --out docs/figures ;;
     tiger) genrec recipe tiger --data beauty --store-dir "$STORE" "${TIGER_SET[@]}" ;;
     prorec) genrec recipe prorec --data beauty --store-dir "$STORE" "${TIGER_SET[@]}" ;;
+    tiger-causal) /usr/bin/time -v genrec recipe tiger --data beauty --generator causal --store-dir "$STORE" ;;
+    prorec-causal) /usr/bin/time -v genrec recipe prorec --data beauty --generator causal --store-dir "$STORE" ;;
     no-align | no-distill | concat | semantic-only | collaborative-only)
       genrec recipe prorec --data beauty --store-dir "$STORE" "${TIGER_SET[@]}" "--$step" ;;
     *) echo "unknown step: $step" >&2; exit 2 ;;

@@ -26,10 +26,13 @@ def attention(
 ) -> torch.Tensor:
     """``softmax(q k^T / sqrt(d)) v`` over (..., T, d) queries and (..., S, d) keys and values.
 
-    ``mask`` is boolean, broadcastable to (..., T, S), True where a query may attend; ``causal`` lets
+    ``mask`` is boolean, broadcastable to (..., T, S), True where a query may attend, or a float bias
+    added to the scores (-inf where a query may not attend); ``causal`` lets
     query ``i`` see keys ``0..i`` (queries and keys aligned at the start). ``dropout`` acts on the
     attention weights. Every query must be allowed at least one key.
     """
+    if mask is not None and mask.dtype != torch.bool:
+        mask = mask.to(q.dtype)  # a float bias in the queries' dtype, as the fused kernel wants
     if q.device.type == "cpu" and _bf16(q):
         return plain_attention(q, k, v, mask, causal, dropout)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=causal)
@@ -48,8 +51,10 @@ def plain_attention(
     if causal:
         t, s = scores.shape[-2:]
         mask = _causal(t, s, q.device) if mask is None else mask & _causal(t, s, q.device)
-    if mask is not None:
+    if mask is not None and mask.dtype == torch.bool:
         scores = scores.masked_fill(~mask, float("-inf"))
+    elif mask is not None:
+        scores = scores + mask
     # Softmax in float32 (also under bf16 autocast), weights back in the values' dtype.
     weights = torch.softmax(scores.float(), dim=-1).to(v.dtype)
     if dropout > 0.0:

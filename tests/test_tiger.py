@@ -83,13 +83,15 @@ def test_causal_states_see_only_the_past_and_padding_changes_nothing() -> None:
     torch.manual_seed(0)
     model = CausalModel((4, 3), max_history=6, layers_encoder=2, d_model=16, heads=2, head_dim=8, ffn=32).eval()
     items = model.code_tokens(torch.tensor([[[1, 2], [3, 0], [2, 2], [0, 1]]]))
-    states, _ = model.encode_items(items)
+    ids = torch.tensor([[1, 2, 3, 4]])
+    states, _ = model.encode_items(items, ids)
     changed = items.clone()
     changed[0, 3] = model.code_tokens(torch.tensor([2, 1]))
-    later, _ = model.encode_items(changed)
+    later, _ = model.encode_items(changed, ids)
     assert torch.allclose(states[0, :3], later[0, :3], atol=1e-6)  # position t never sees t + 1
     assert not torch.allclose(states[0, 3], later[0, 3])
-    padded, _ = model.encode_items(torch.cat([torch.zeros_like(items[:, :2]), items], dim=1))
+    pad = torch.zeros_like(ids[:, :2])
+    padded, _ = model.encode_items(torch.cat([torch.zeros_like(items[:, :2]), items], dim=1), torch.cat([pad, ids], 1))
     assert torch.allclose(padded[0, 2:], states[0], atol=1e-5)
     assert torch.isfinite(padded).all()
 
@@ -99,13 +101,14 @@ def test_causal_trains_every_target_position_once() -> None:
     codes = unique_codes(data.n_items, (4, 10))
     generator = Causal(**SMALL, epochs=1)
     batches, _ = generator.prepare(data, codes)
-    targets = np.concatenate([batch[3].numpy() for batch in batches(0)])
+    targets = np.concatenate([batch[-1].numpy() for batch in batches(0)])
     _, examples = data.split.training_examples()
     assert np.array_equal(np.sort(targets), np.sort(examples))
-    for items, target_codes, has_target, target_items in batches(1):
+    for ids, items, target_codes, has_target, target_items in batches(1):
         assert torch.equal(target_codes[has_target], torch.as_tensor(codes.codes)[target_items - 1])
+        assert torch.equal(items, generator.item_tokens[ids])
         # Every target follows a real history item at the same position.
-        assert bool((items[..., 0][has_target] != 0).all())
+        assert bool((ids[has_target] != 0).all())
 
 
 def test_padding_does_not_change_the_encoding() -> None:

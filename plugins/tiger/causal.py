@@ -26,8 +26,9 @@ from genrec_plugins.tiger.causal_model import CausalModel
 from genrec_plugins.tiger.generator import Tiger, TigerDecoder, auxiliary_loss
 from genrec_plugins.tiger.model import TigerModel, level_cross_entropy
 
-# (item code tokens (B, T, levels), target codes (B, T, levels), has target (B, T), target items (N,))
-Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+# (history items (B, T), their code tokens (B, T, levels), target codes (B, T, levels), has target (B, T),
+# target items (N,))
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 class CausalDecoder(TigerDecoder):
@@ -35,12 +36,13 @@ class CausalDecoder(TigerDecoder):
 
     def start(self, histories: np.ndarray) -> dict[str, Any]:
         histories = trimmed(np.asarray(histories, dtype=np.int64)[:, -self.model.max_history :])
-        items = self.item_tokens[torch.as_tensor(histories, device=self.device)]
+        ids = torch.as_tensor(histories, device=self.device)
         assert isinstance(self.model, CausalModel)
         with self._autocast():
-            states, sees = self.model.encode_items(items)
+            states, sees = self.model.encode_items(self.item_tokens[ids], ids)
             memories = self.model.memories(states)
-        return {"state": states[:, -1], "memories": memories, "mask": sees[:, -1:, None], "past": None}
+        mask = self.model.newest_memory_mask(sees)
+        return {"state": states[:, -1], "memories": memories, "mask": mask, "past": None}
 
     def inputs(self, state: dict[str, Any], prefixes: torch.Tensor) -> torch.Tensor:
         users, width, _ = prefixes.shape
@@ -52,10 +54,11 @@ class Causal(Tiger):
     """A causal item-level encoder over semantic-ID codes with TIGER's code decoder; trains every position.
 
     The options are ``tiger``'s; ``batch_size`` counts windows (up to ``max_history`` targets each).
+    ``item_ids`` adds an embedding of each history item's own id to the sum of its code embeddings
+    (the generated codes stay the only output; an item never seen in training keeps a zero id vector).
     """
 
     name: ClassVar[str] = "causal"
-    model_class: ClassVar[type[TigerModel]] = CausalModel
 
     def __init__(
         self,
@@ -80,11 +83,22 @@ class Causal(Tiger):
         seed: int | None = None,
         device: str = "auto",
         bf16: bool = False,
+        item_ids: bool = False,
     ):
         super().__init__(
             layers_encoder, layers_decoder, d_model, heads, head_dim, ffn, dropout, lr, weight_decay,
             warmup_steps, schedule, decay_fraction, batch_size, epochs, patience, eval_every, valid_users,
             beam, seed, device, bf16,
+        )  # fmt: skip
+        self.item_ids = item_ids
+
+    def options(self) -> dict[str, Any]:
+        return {**super().options(), "item_ids": self.item_ids}
+
+    def build_model(self, data: RecData, codes: ItemCodes) -> CausalModel:
+        return CausalModel(
+            codes.codebook_sizes, data.split.max_history, self.layers_encoder, self.layers_decoder, self.d_model,
+            self.heads, self.head_dim, self.ffn, self.dropout, n_items=data.n_items if self.item_ids else 0,
         )  # fmt: skip
 
     def training_batches(
@@ -104,6 +118,7 @@ class Causal(Tiger):
                 target = torch.from_numpy(targets[index][:, inputs.shape[1] - window.shape[1] :])
                 has_target = target != 0
                 yield (
+                    window.to(device),
                     item_tokens[window].to(device),
                     code_table[target].to(device),
                     has_target.to(device),
@@ -111,8 +126,8 @@ class Causal(Tiger):
                 )
 
         def loss_fn(batch: Batch) -> torch.Tensor:
-            items, target_codes, has_target, target_items = batch
-            logits, summary = model(items, target_codes, has_target)
+            ids, items, target_codes, has_target, target_items = batch
+            logits, summary = model(ids, items, target_codes, has_target)
             loss = level_cross_entropy(logits, target_codes[has_target])
             return loss + auxiliary_loss(model, summary, target_items)
 

@@ -10,11 +10,19 @@ position: it reads ``[state_t, c_0, ..., c_{levels-2}]`` and predicts level ``l`
 code with level ``l``'s head, cross-attending to the encoder states ``0..t``. Training shapes its
 hidden states ``(windows, positions, levels, d)``: the positions of a window play the part of TIGER's
 beams, so they share one cross-attention memory per window, each masked to its own prefix.
+
+Absolute positions alone would leave a state unsure which of the items it sees is its newest: in a
+window the newest item of target ``t`` sits at a different position for every ``t``, while at
+inference it is always the last. So self- and cross-attention also add a learned bias per head and
+distance ``t - s`` (zero at the start, shared by the layers, as T5's relative bias is).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
+from torch import nn
 
 from genrec_plugins.tiger.model import PAD, TigerModel
 
@@ -22,24 +30,64 @@ from genrec_plugins.tiger.model import PAD, TigerModel
 class CausalModel(TigerModel):
     """TigerModel's vocabulary, layers and heads, with an item-level causal encoder."""
 
+    def __init__(
+        self,
+        codebook_sizes: Sequence[int],
+        max_history: int,
+        layers_encoder: int = 2,
+        layers_decoder: int = 2,
+        d_model: int = 128,
+        heads: int = 4,
+        head_dim: int = 32,
+        ffn: int = 512,
+        dropout: float = 0.1,
+        n_items: int = 0,
+    ):
+        super().__init__(
+            codebook_sizes, max_history, layers_encoder, layers_decoder, d_model, heads, head_dim, ffn, dropout
+        )
+        # With n_items > 0 each history item also gets an embedding of its own id (0 = codes only).
+        self.item_embedding = nn.Embedding(n_items + 1, d_model, padding_idx=PAD) if n_items else None
+        if self.item_embedding is not None:
+            nn.init.normal_(self.item_embedding.weight, std=0.02)
+            with torch.no_grad():
+                self.item_embedding.weight[PAD].zero_()
+        self.self_bias = nn.Parameter(torch.zeros(heads, max_history))  # by distance t - s, per head
+        self.cross_bias = nn.Parameter(torch.zeros(heads, max_history))
+
     def encoder_length(self, max_history: int) -> int:
         return max_history  # one position per item
 
-    def encode_items(self, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, T, levels) left-padded code tokens of each history item -> causal states (B, T, d).
+    def biased(self, sees: torch.Tensor, bias: nn.Parameter) -> torch.Tensor:
+        """(B, T, T) what each position sees -> (B, heads, T, T) float mask with the distance bias."""
+        length = sees.shape[-1]
+        index = torch.arange(length, device=sees.device)
+        distance = (index[:, None] - index[None, :]).clamp(0, bias.shape[1] - 1)
+        return bias[:, distance].unsqueeze(0).masked_fill(~sees.unsqueeze(1), float("-inf"))
+
+    def encode_items(self, items: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, levels) left-padded code tokens of history items (ids (B, T)) -> causal states (B, T, d).
 
         Also returns what each position sees, (B, T, T): the real items up to it, and itself.
         """
         batch, length, _ = items.shape
         positions = torch.arange(length - 1, -1, -1, device=items.device)
-        x = self.dropout(self.tokens(items).sum(dim=-2) + self.encoder_positions(positions))
+        x = self.tokens(items).sum(dim=-2) + self.encoder_positions(positions)
+        if self.item_embedding is not None:
+            x = x + self.item_embedding(ids)
+        x = self.dropout(x)
         real = items[..., 0] != PAD
         causal = torch.ones(length, length, dtype=torch.bool, device=items.device).tril()
         diagonal = torch.eye(length, dtype=torch.bool, device=items.device)
         sees = causal & (real[:, None, :] | diagonal)  # a padding query sees itself: no NaN
+        mask = self.biased(sees, self.self_bias)
         for layer in self.encoder:
-            x = layer(x, sees[:, None])
+            x = layer(x, mask)
         return self.encoder_norm(x), sees
+
+    def newest_memory_mask(self, sees: torch.Tensor) -> torch.Tensor:
+        """The cross-attention mask (B, heads, 1, T) of decoder rows that predict after the last position."""
+        return self.biased(sees, self.cross_bias)[:, :, -1:]
 
     def decode_from(
         self, states: torch.Tensor, prefixes: torch.Tensor, memories: list, memory_mask: torch.Tensor
@@ -54,18 +102,20 @@ class CausalModel(TigerModel):
         return hidden
 
     def forward(  # type: ignore[override]
-        self, items: torch.Tensor, target_codes: torch.Tensor, has_target: torch.Tensor
+        self, ids: torch.Tensor, items: torch.Tensor, target_codes: torch.Tensor, has_target: torch.Tensor
     ) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Teacher forcing at every target position of every window.
 
-        ``items`` (B, T, levels) history code tokens; ``target_codes`` (B, T, levels) the next item's
-        codes; ``has_target`` (B, T). Returns per-level logits [(N, size_l)] and the summary states
-        (N, d) that predict the first level, for the N positions with a target, in row-major order.
+        ``ids`` (B, T) history items, ``items`` (B, T, levels) their code tokens; ``target_codes``
+        (B, T, levels) the next item's codes; ``has_target`` (B, T). Returns per-level logits
+        [(N, size_l)] and the summary states (N, d) that predict the first level, for the N positions
+        with a target, in row-major order.
         """
-        states, sees = self.encode_items(items)
+        states, sees = self.encode_items(items, ids)
         batch, length, levels = target_codes.shape
         # The decoder rows of target position t attend to what position t saw.
-        memory_mask = sees[:, :, None].expand(-1, -1, levels, -1).reshape(batch, 1, length * levels, length)
+        cross = self.biased(sees, self.cross_bias)  # (B, heads, T, T)
+        memory_mask = cross[:, :, :, None].expand(-1, -1, -1, levels, -1).reshape(batch, -1, length * levels, length)
         hidden = self.decode_from(states, target_codes[..., :-1], self.memories(states), memory_mask)
         kept = hidden[has_target]  # (N, levels, d)
         logits = [head(kept[:, level]) for level, head in enumerate(self.heads)]

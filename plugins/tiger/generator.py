@@ -127,12 +127,11 @@ class Tiger:
     shared loop's (constant, cosine or wsd, which decays over the last ``decay_fraction`` of the epochs).
 
     Subclasses (the ``causal`` generator) keep this training, checkpointing and decoding and change
-    the model (:attr:`model_class`), the training batches (:meth:`training_batches`) and the decoder.
+    the model (:meth:`build_model`), the training batches (:meth:`training_batches`) and the decoder.
     """
 
     uses_codes: ClassVar[bool] = True
     name: ClassVar[str] = "tiger"
-    model_class: ClassVar[type[TigerModel]] = TigerModel
 
     def __init__(
         self,
@@ -268,17 +267,7 @@ class Tiger:
         self._bf16 = self.bf16 and bf16_supported(device)
         self.trie = CodeTrie(codes.codes, codes.codebook_sizes)
         seed_everything(self._seed(data))
-        model = self.model_class(
-            codes.codebook_sizes,
-            data.split.max_history,
-            self.layers_encoder,
-            self.layers_decoder,
-            self.d_model,
-            self.heads,
-            self.head_dim,
-            self.ffn,
-            self.dropout,
-        )
+        model = self.build_model(data, codes)
         # The auxiliary modules live on the model so the loop trains and checkpoints them with it.
         names = [f"{index}_{re.sub(r'[^0-9A-Za-z_]', '_', aux.name)}" for index, aux in enumerate(aux_losses)]
         model.aux = nn.ModuleDict({name: aux.build(self.d_model) for name, aux in zip(names, aux_losses, strict=True)})
@@ -286,6 +275,12 @@ class Tiger:
         self.model = model
         self.item_tokens = item_token_table(model, codes.codes)
         return self.training_batches(data, codes, model, device)
+
+    def build_model(self, data: RecData, codes: ItemCodes) -> TigerModel:
+        return TigerModel(
+            codes.codebook_sizes, data.split.max_history, self.layers_encoder, self.layers_decoder, self.d_model,
+            self.heads, self.head_dim, self.ffn, self.dropout,
+        )  # fmt: skip
 
     def training_batches(
         self, data: RecData, codes: ItemCodes, model: TigerModel, device: torch.device
