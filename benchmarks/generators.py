@@ -9,10 +9,11 @@ examples/s (one example = one training row: a sliding window for ``tiger``, a us
 ``causal``) and target positions/s, the epoch time those make for the whole training split, the
 matmul FLOP/s of training (counted by torch's FlopCounterMode over the same batches) as a fraction of
 the matmul peak measured in the same process, beam-20 decoding users/s with the time for every test
-user, and peak resident memory. Codes are random unique 3 x 256 codes plus the core's disambiguation
+user, and peak resident memory, each generator in its own default precision (``--dtype`` sets one for
+both). Codes are random unique 3 x 256 codes plus the core's disambiguation
 level: the cost does not depend on what the codes mean. ``--busy N`` runs N busy processes beside
-the measurement and measures each generator twice, under genrec's default threading and with one
-thread. The last line is one JSON object keyed by generator name.
+the measurement and measures each generator under genrec's default threading (``genrec.threads``),
+with one thread, and with two. The last line is one JSON object keyed by generator name.
 
 Quality mode trains each generator on the tiger recipe's real codes (all-MiniLM-L6-v2 + rkmeans 3 x
 256, from the store at ``--store``, built if missing) with the shared loop and its own defaults
@@ -71,7 +72,7 @@ def busy_loop(stop: Any) -> None:
         sum(i * i for i in range(10_000))
 
 
-def speed(name: str, steps: int, users: int, threads: int | None, bf16: bool, data_name: str) -> dict[str, Any]:
+def speed(name: str, steps: int, users: int, threads: int | None, dtype: str, data_name: str) -> dict[str, Any]:
     """One generator's figures, measured in this process."""
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -82,7 +83,10 @@ def speed(name: str, steps: int, users: int, threads: int | None, bf16: bool, da
         torch.set_num_threads(threads)
     data = beauty(data_name)
     codes = random_codes(data.n_items)
-    generator = get_registry().create("generator", name, device="cpu", bf16=bf16)
+    options: dict[str, Any] = {"device": "cpu"}
+    if dtype != "default":
+        options["bf16"] = dtype == "bf16"
+    generator = get_registry().create("generator", name, **options)
     batches, loss_fn = generator.prepare(data, codes)
     model = generator._fitted()
     model.train()
@@ -107,9 +111,9 @@ def speed(name: str, steps: int, users: int, threads: int | None, bf16: bool, da
     elapsed = time.perf_counter() - started
     counter = FlopCounterMode(display=False)
     with counter:
-        for batch in timed[:20]:
+        for batch in timed:
             step(batch)
-    flops = counter.get_total_flops() * len(timed) / min(20, len(timed))
+    flops = counter.get_total_flops()
     peak = matmul_peak(torch.bfloat16 if generator._bf16 else torch.float32)
 
     def positions(batch: Any) -> int:
@@ -219,7 +223,7 @@ def main() -> None:
     parser.add_argument("--generators", default=",".join(GENERATORS))
     parser.add_argument("--steps", type=int, default=60, help="timed training steps per generator")
     parser.add_argument("--users", type=int, default=3000, help="test users decoded per generator")
-    parser.add_argument("--bf16", action="store_true", help="bf16 autocast where the CPU supports it")
+    parser.add_argument("--dtype", choices=("default", "fp32", "bf16"), default="default", help="default: each's own")
     parser.add_argument("--busy", type=int, default=0, help="busy processes to run beside the measurement")
     parser.add_argument("--quality", action="store_true", help="validation NDCG@10 against minutes of training")
     parser.add_argument("--set", action="append", default=[], help="GENERATOR.OPTION=VALUE in quality mode")
@@ -237,9 +241,11 @@ def main() -> None:
     results: dict[str, Any] = {}
     try:
         for name in names:
-            runs = {"default": None} if not args.busy else {"default": None, "one thread": 1}
+            runs = {"default": None}
+            if args.busy:  # genrec's fitted threads against one thread and torch's two
+                runs.update({"one thread": 1, "two threads": 2})
             for label, threads in runs.items():
-                result = in_own_process(name, args.steps, args.users, threads, args.bf16, args.data)
+                result = in_own_process(name, args.steps, args.users, threads, args.dtype, args.data)
                 show(f"[{name}] {label}" + (f" beside {args.busy} busy" if args.busy else ""), result)
                 results.setdefault(name, {})[label] = result
     finally:

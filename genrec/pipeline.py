@@ -187,6 +187,7 @@ class Pipeline:
         return manifest
 
     def _stage(self, stage: str, inputs: Mapping[str, str], build: Any) -> tuple[Path, str]:
+        from genrec.threads import fit_threads
         from genrec.training import GROWABLE, TrainResult, seed_everything
 
         started = time.perf_counter()
@@ -200,6 +201,7 @@ class Pipeline:
 
         def run(tmp: Path) -> None:
             seed_everything(self.config.seed)
+            fit_threads()  # each stage starts on the cores other processes leave free
             self.data.workdir = workdir
             # rank 0 alone writes checkpoints, so it alone holds their lock
             with self.store.work_lock(stage, work_key) if distributed.is_main() else nullcontext():

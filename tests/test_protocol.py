@@ -104,6 +104,8 @@ def test_real_beauty_split() -> None:
     assert len(split.test_targets) == len(split.valid_targets) == 22_363  # 5-core: every user is evaluated
     histories, targets = split.training_examples()
     assert len(targets) == 198_502 - 3 * 22_363  # each user: len - 2 training items, len - 3 examples
+    _, window_targets = split.training_windows()
+    assert np.array_equal(np.sort(window_targets[window_targets != 0]), np.sort(targets))
 
 
 def test_training_windows_cover_every_target_once() -> None:

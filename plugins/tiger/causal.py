@@ -83,7 +83,7 @@ class Causal(Tiger):
         seed: int | None = None,
         device: str = "auto",
         bf16: bool = False,
-        item_ids: bool = False,
+        item_ids: bool = True,
     ):
         super().__init__(
             layers_encoder, layers_decoder, d_model, heads, head_dim, ffn, dropout, lr, weight_decay,
