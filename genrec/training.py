@@ -149,7 +149,7 @@ def _cannot_continue(state: dict[str, Any], config: TrainConfig) -> str | None:
     the start would give. It cannot continue into a shorter run, or one that early stopping would have
     ended before the checkpoint's epoch.
     """
-    saved_config = {**asdict(TrainConfig(schedule="constant")), **state.get("config", {})}
+    saved_config = {**asdict(TrainConfig()), **state.get("config", {})}  # older checkpoints: the defaults
     saved = {k: v for k, v in saved_config.items() if k not in UNCHECKED}
     if saved != {k: v for k, v in asdict(config).items() if k not in UNCHECKED}:
         return "it was made with other training settings"
@@ -207,6 +207,8 @@ def train(
 
     epoch = start_epoch
     step = sum(record.get("steps", 0) for record in history)  # optimizer steps taken so far
+    if state is not None and "scheduler" in state:  # a checkpoint from before epochs recorded their steps
+        step = state["scheduler"]["last_epoch"]
     device_type = torch.device(config.device).type
     for epoch in range(start_epoch, config.epochs):
         if stale >= config.patience:

@@ -178,3 +178,20 @@ def test_a_constant_rate_checkpoint_continues_into_a_cool_down_that_starts_after
     straight, _ = _trained(cool_down)
     assert result.summary()["valid_curve"] == pytest.approx(straight.summary()["valid_curve"], abs=1e-6)
     assert result.history[-1]["lr"] < 0.05
+
+
+def test_a_checkpoint_from_before_step_records_resumes_its_warm_up(tmp_path):
+    from genrec.artifacts import load_checkpoint, save_checkpoint
+
+    config = TrainConfig(epochs=4, lr=0.05, warmup_steps=20)
+    _trained(TrainConfig(epochs=2, lr=0.05, warmup_steps=20), tmp_path)
+    path = tmp_path / "last.pt"
+    state = load_checkpoint(path)
+    for record in state["history"]:  # what the loop wrote then: no steps, a scheduler's step count
+        del record["steps"], record["lr"]
+    state["scheduler"] = {"last_epoch": 14}
+    save_checkpoint(path, state)
+    resumed, lines = _trained(config, tmp_path)
+    assert any("resumed from" in line for line in lines)
+    straight, _ = _trained(config)
+    assert resumed.summary()["valid_curve"] == pytest.approx(straight.summary()["valid_curve"], abs=1e-6)

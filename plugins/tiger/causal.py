@@ -55,7 +55,8 @@ class Causal(Tiger):
 
     The options are ``tiger``'s; ``batch_size`` counts windows (up to ``max_history`` targets each).
     ``item_ids`` adds an embedding of each history item's own id to the sum of its code embeddings
-    (the generated codes stay the only output; an item never seen in training keeps a zero id vector).
+    (the generated codes stay the only output; an item never seen in training keeps its small random
+    initial id vector, so its codes carry it).
     """
 
     name: ClassVar[str] = "causal"

@@ -261,7 +261,7 @@ class Tiger:
             raise ConfigError(f"{name} needs item codes: run a quantizer first (the generator uses_codes)")
         if len(codes.codes) != data.n_items:
             raise ConfigError(f"{name}: {len(codes.codes)} item codes for a catalog of {data.n_items} items")
-        if len(data.split.training_examples()[1]) == 0:
+        if not any(len(sequence) > 1 for sequence in data.split.train):  # no item follows another
             raise ConfigError(f"{name}: the training split has no sequence of two or more items to learn from")
         device = resolve_device(self.device, f"{name} option 'device'", auto=data.device)
         self._bf16 = self.bf16 and bf16_supported(device)
