@@ -12,6 +12,7 @@ from genrec.contracts import (
 )
 from genrec.errors import ConfigError, DataError, GenrecError, PluginError
 from genrec.hookspecs import hookimpl
+from genrec.recommender import Recommender, Scored, load
 from genrec.registry import Registry
 
 __version__ = "0.1.0"
@@ -29,7 +30,10 @@ __all__ = [
     "PluginError",
     "Quantizer",
     "RecData",
+    "Recommender",
     "Registry",
+    "Scored",
     "__version__",
     "hookimpl",
+    "load",
 ]

@@ -108,6 +108,23 @@ def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
         return {name: data[name] for name in data.files}
 
 
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_hashes(directory: Path) -> dict[str, str]:
+    """sha256 of every file under ``directory`` (the manifest aside), by relative path."""
+    return {
+        str(path.relative_to(directory)): file_sha256(path)
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and path.name != MANIFEST
+    }
+
+
 def digest(payload: Any) -> str:
     text = json.dumps(payload, sort_keys=True, default=_json_default)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
@@ -183,7 +200,9 @@ class ArtifactStore:
                 return Artifact(stage, key, path, json.loads((path / MANIFEST).read_text()), True)
             with atomic_directory(path) as tmp:
                 build(tmp)
-                (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default) + "\n")
+                # Not part of the key: what the build wrote, so a loader can tell a changed file.
+                files = {"files": file_hashes(tmp)}
+                (tmp / MANIFEST).write_text(json.dumps({**manifest, **files}, indent=2, default=_json_default) + "\n")
         return Artifact(stage, key, path, manifest, False)
 
     def entries(self) -> list[StoreEntry]:

@@ -7,7 +7,7 @@ used, and stops a run whose codebook collapsed onto a few codes (the generator c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -138,3 +138,47 @@ def check_collapse(
             f"codebook collapse: code {code} holds {counts[top]} of {n} items "
             f"({counts[top] / n:.0%} > {max_share:.0%}); {hint}"
         )
+
+
+def place_new(
+    raw: np.ndarray,
+    codes: ItemCodes,
+    new_raw: np.ndarray,
+    nearest: Callable[[int], np.ndarray] | None = None,
+) -> np.ndarray:
+    """Unique full codes for new items, given the catalog's raw codes and its disambiguated ``codes``.
+
+    A new item takes its raw code and the smallest final-level number that no item with that raw code
+    holds yet (new items of one call in order). The final level keeps its trained size, so a group may
+    be full: the item then joins the group of the first catalog item in ``nearest(index)`` (catalog
+    rows, most similar first) that has room. Without ``nearest``, or with no room anywhere, a full group
+    is an error naming it.
+    """
+    raw = np.asarray(raw, dtype=np.int64)
+    new_raw, _ = _validated(new_raw, codes.codebook_sizes[:-1])
+    taken: dict[tuple[int, ...], set[int]] = {}
+    for row, last in zip(raw.tolist(), codes.codes[:, -1].tolist(), strict=True):
+        taken.setdefault(tuple(row), set()).add(int(last))
+    width = codes.codebook_sizes[-1]
+
+    def free_slot(group: tuple[int, ...]) -> int | None:
+        used = taken.setdefault(group, set())
+        return next((value for value in range(width) if value not in used), None)
+
+    placed = np.empty((len(new_raw), codes.levels), dtype=np.int64)
+    for index, row in enumerate(new_raw.tolist()):
+        group = tuple(row)
+        slot = free_slot(group)
+        if slot is None and nearest is not None:
+            for neighbour in nearest(index):
+                group = tuple(raw[neighbour].tolist())
+                if (slot := free_slot(group)) is not None:
+                    break
+        if slot is None:
+            raise GenrecError(
+                f"new item {index + 1}: its code {tuple(row)} is shared by {width} items already, the most the "
+                "trained generator's last code level can tell apart"
+            )
+        taken[group].add(slot)
+        placed[index] = [*group, slot]
+    return placed

@@ -21,7 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import torch
 
-__all__ = ["CodeDecoder", "CodeTrie", "beam_search", "exact_scores", "exact_topk"]
+__all__ = ["CodeDecoder", "CodeTrie", "beam_search", "beam_search_scored", "exact_scores", "exact_topk"]
 
 
 class CodeTrie:
@@ -136,6 +136,14 @@ class CodeTrie:
         leaf_item = self._tensors(leaves.device)[2]
         return torch.where(leaves >= 0, leaf_item[leaves.clamp(min=0)], torch.zeros_like(leaves))
 
+    def leaf_parents(self, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """1-based item ids -> (their depth ``levels - 1`` node, their last code token); -1, -1 for 0."""
+        if not hasattr(self, "_parent_token"):
+            parents = torch.from_numpy(np.concatenate([[-1], self._item_prefix_nodes(self.levels - 1)]))
+            self._parent_token = (parents, torch.from_numpy(np.concatenate([[-1], self.codes[:, -1]])))
+        parents, tokens = self._parent_token
+        return parents.to(items.device)[items], tokens.to(items.device)[items]
+
     def item_ids(self, codes: torch.Tensor | np.ndarray) -> torch.Tensor:
         """(N, levels) full codes -> (N,) 1-based item ids; 0 where the code belongs to no item."""
         codes = torch.as_tensor(codes, dtype=torch.long)
@@ -180,24 +188,51 @@ def _trie(codes: CodeTrie | np.ndarray) -> CodeTrie:
     return codes if isinstance(codes, CodeTrie) else CodeTrie(np.asarray(codes))
 
 
-@torch.no_grad()
 def beam_search(
-    decoder: CodeDecoder, histories: np.ndarray, trie: CodeTrie | np.ndarray, beam: int, k: int
+    decoder: CodeDecoder,
+    histories: np.ndarray,
+    trie: CodeTrie | np.ndarray,
+    beam: int,
+    k: int,
+    exclude: np.ndarray | None = None,
 ) -> np.ndarray:
     """The ``k`` most probable valid complete codes per history, as (users, k) item ids, best first.
 
     All users and beams advance together. Continuations no item has are masked to -inf, so every
     returned id is a real item and no item appears twice. When a level has fewer valid prefixes than
-    ``beam`` the beam is narrower there (surplus rows are dead: -inf, no node).
+    ``beam`` the beam is narrower there (surplus rows are dead: -inf, no node). ``exclude`` (users, m)
+    lists item ids (0 for none) never to return to each user; see :func:`beam_search_scored`.
+    """
+    return beam_search_scored(decoder, histories, trie, beam, k, exclude)[0]
+
+
+@torch.no_grad()
+def beam_search_scored(
+    decoder: CodeDecoder,
+    histories: np.ndarray,
+    trie: CodeTrie | np.ndarray,
+    beam: int,
+    k: int,
+    exclude: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`beam_search`'s (users, k) item ids and their codes' total log-probabilities.
+
+    Excluded items are masked at the trie's leaves. The beam is widened by the most items any user
+    excludes, so the last level still holds ``k`` allowed items whatever the exclusions removed.
     """
     trie = _trie(trie)
+    users = len(histories)
+    excluded = np.zeros((users, 0), dtype=np.int64) if exclude is None else np.asarray(exclude, dtype=np.int64)
+    if excluded.shape[0] != users:
+        raise ValueError(f"exclude has {excluded.shape[0]} rows for {users} histories")
+    dropped = max((len(set(row.tolist()) - {0}) for row in excluded), default=0)
     if k < 1 or beam < k:
         raise ValueError(f"beam search needs 1 <= k <= beam, got k={k}, beam={beam}")
-    if k > trie.n_items:
-        raise ValueError(f"cannot return {k} distinct items from a catalog of {trie.n_items}")
-    users = len(histories)
+    if k > trie.n_items - dropped:
+        raise ValueError(f"cannot return {k} distinct items from a catalog of {trie.n_items} less {dropped} excluded")
     if users == 0:
-        return np.zeros((0, k), dtype=np.int64)
+        return np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=np.float32)
+    beam += dropped
     state = decoder.start(histories)
     prefixes: torch.Tensor | None = None
     scores = nodes = None
@@ -213,6 +248,8 @@ def beam_search(
         assert scores is not None and nodes is not None
         width, size = log_probs.shape[1], log_probs.shape[2]
         allowed = trie.allowed(depth, nodes.reshape(-1), size).view(users, width, size)
+        if depth == trie.levels - 1 and excluded.shape[1]:
+            allowed &= ~_excluded_leaves(trie, nodes, torch.from_numpy(excluded).to(nodes.device), size)
         candidates = (scores.unsqueeze(-1) + log_probs.float()).masked_fill(~allowed, float("-inf"))
         scores, flat = candidates.view(users, width * size).topk(min(beam, width * size), dim=1)
         parents, tokens = flat // size, flat % size
@@ -221,8 +258,17 @@ def beam_search(
         nodes = trie.child(depth, nodes.gather(1, parents), tokens)
         nodes = nodes.masked_fill(torch.isinf(scores), -1)
         state = decoder.select(state, parents)
-    assert nodes is not None
-    return trie.leaf_items(nodes[:, :k]).cpu().numpy()
+    assert nodes is not None and scores is not None
+    return trie.leaf_items(nodes[:, :k]).cpu().numpy(), scores[:, :k].cpu().numpy()
+
+
+def _excluded_leaves(trie: CodeTrie, nodes: torch.Tensor, excluded: torch.Tensor, size: int) -> torch.Tensor:
+    """(users, width, size) True where row ``(u, w)``'s continuation by a token reaches an excluded item."""
+    parents, tokens = trie.leaf_parents(excluded)  # (users, m) each
+    match = (nodes.unsqueeze(-1) == parents.unsqueeze(1)) & (excluded > 0).unsqueeze(1)  # (users, width, m)
+    hits = torch.zeros(*nodes.shape, size, device=nodes.device)
+    hits.scatter_add_(2, tokens.clamp(min=0).unsqueeze(1).expand(-1, nodes.shape[1], -1), match.float())
+    return hits > 0
 
 
 @torch.no_grad()

@@ -61,12 +61,27 @@ def evaluate(
     return rank_metrics(distributed.all_gather_rows(local), targets, ks, errors)
 
 
-def most_popular(train: list[np.ndarray], n_items: int) -> Callable[[np.ndarray, int], np.ndarray]:
-    """The most-popular baseline: the same top items for everyone."""
+def under_protocol(
+    recommend: Callable[..., np.ndarray], exclude_history: bool
+) -> Callable[[np.ndarray, int], np.ndarray]:
+    """``recommend`` as the protocol ranks: with ``exclude_history``, never a history item."""
+    if not exclude_history:
+        return recommend
+    return lambda histories, k: recommend(histories, k, exclude_history=True)
+
+
+def most_popular(train: list[np.ndarray], n_items: int) -> Callable[..., np.ndarray]:
+    """The most-popular baseline: the same top items for everyone (less their own, when excluded)."""
     counts = np.bincount(np.concatenate(train), minlength=n_items + 1)[1:]
     order = np.argsort(-counts, kind="stable") + 1
 
-    def recommend(histories: np.ndarray, k: int) -> np.ndarray:
-        return np.broadcast_to(order[:k], (len(histories), k)).copy()
+    def recommend(histories: np.ndarray, k: int, exclude_history: bool = False) -> np.ndarray:
+        if not exclude_history:
+            return np.broadcast_to(order[:k], (len(histories), k)).copy()
+        wide = order[: k + histories.shape[1]]
+        ranked = np.zeros((len(histories), k), dtype=np.int64)
+        for row, history in enumerate(histories):
+            ranked[row] = wide[~np.isin(wide, history)][:k]
+        return ranked
 
     return recommend

@@ -11,6 +11,7 @@ alone writes to the store and the run directory (see docs/distributed.md).
 
 from __future__ import annotations
 
+import inspect
 import json
 import tempfile
 import time
@@ -29,6 +30,7 @@ from genrec.console import console, log
 from genrec.contracts import ItemCodes, ItemEmbeddings, RecData, auxiliary_losses_of
 from genrec.errors import ConfigError
 from genrec.registry import Registry
+from genrec.saved import FITTED, ITEMS, save_fitted, write_items
 
 STAGES = ("embedder", "collaborative", "fuser", "quantizer", "generator")
 KIND_OF_STAGE = {"collaborative": "embedder"}
@@ -52,6 +54,7 @@ class PipelineConfig:
     quantizer: StageSpec | None = None
     seed: int = 0
     max_history: int = 20
+    exclude_history: bool = False  # the protocol option: rankings never hold the user's history items
     device: str = "auto"
     force: bool = False  # quantize even when the codebook collapses
     run_dir: Path | None = None
@@ -118,11 +121,14 @@ def resolve_config(config: PipelineConfig, registry: Registry, settings: Mapping
     generator_cls = registry.get("generator", config.generator.name).load()
     if getattr(generator_cls, "uses_codes", True) and (config.quantizer is None or config.fuser is None):
         raise ConfigError(f"generator {config.generator.name!r} needs codes: give --fuser and --quantizer")
+    if config.exclude_history and "exclude_history" not in inspect.signature(generator_cls.recommend).parameters:
+        raise ConfigError(f"--exclude-history: generator {config.generator.name!r} cannot exclude history items")
     return {
         "recipe": config.recipe,
         "data": config.data,
         "seed": config.seed,
         "max_history": config.max_history,
+        **({"exclude_history": True} if config.exclude_history else {}),
         "device": config.device,
         "force": config.force,
         "stages": resolved,
@@ -276,9 +282,11 @@ class Pipeline:
         self.store = ArtifactStore(config.store_dir or self.run_dir.parent / "store")
         started = time.perf_counter()
         self.dataset = load_dataset(config.data)
-        self.split = leave_one_out(self.dataset, config.max_history)
+        self.split = leave_one_out(self.dataset, config.max_history, config.exclude_history)
         self.data = RecData(self.dataset, self.split, seed=config.seed, device=pick_device(config.device))
         self.data_key = {"data": self.dataset.fingerprint, "max_history": config.max_history}
+        if config.exclude_history:  # another protocol selects other epochs: keyed only when on, so older keys hold
+            self.data_key["exclude_history"] = True
         self.timings["data"] = round(time.perf_counter() - started, 2)
         return self.resolved
 
@@ -291,7 +299,9 @@ class Pipeline:
                 continue
 
             def build(tmp: Path, stage: str = stage) -> None:
-                _save_embeddings(tmp, self._build(stage).embed(self.data))
+                embedder = self._build(stage)
+                _save_embeddings(tmp, embedder.embed(self.data))
+                save_fitted(embedder, tmp / FITTED)
 
             path, keys[modality] = self._stage(stage, self.data_key, build)
             embeddings[modality] = _load_embeddings(path)
@@ -301,7 +311,9 @@ class Pipeline:
         embeddings, keys = self.embed()
 
         def build(tmp: Path) -> None:
-            _save_embeddings(tmp, self._build("fuser").fuse(self.data, embeddings))
+            fuser = self._build("fuser")
+            _save_embeddings(tmp, fuser.fuse(self.data, embeddings))
+            save_fitted(fuser, tmp / FITTED)
 
         path, key = self._stage("fuser", {**self.data_key, **keys}, build)
         return _load_embeddings(path), key, embeddings
@@ -317,6 +329,7 @@ class Pipeline:
             unique = disambiguate(raw, sizes)
             save_arrays(tmp / "codes.npz", raw=raw, codes=unique.codes, sizes=np.asarray(unique.codebook_sizes))
             (tmp / "stats.json").write_text(json.dumps(code_stats(raw, sizes), indent=2))
+            save_fitted(quantizer, tmp / FITTED)
 
         path, key = self._stage("quantizer", {"fused": fused_key}, build)
         arrays = load_arrays(path / "codes.npz")
@@ -329,7 +342,7 @@ class Pipeline:
         return codes, stats, key
 
     def run(self) -> dict[str, Any]:
-        from genrec.evaluation import evaluate, most_popular
+        from genrec.evaluation import evaluate, most_popular, under_protocol
 
         config = self.config
         self.prepare()
@@ -352,8 +365,9 @@ class Pipeline:
             generator.fit(self.data, codes, aux_losses)
             fit_seconds = time.perf_counter() - fit_started
             eval_started = time.perf_counter()
-            valid = evaluate(generator.recommend, split.valid_histories, split.valid_targets)
-            test = evaluate(generator.recommend, split.test_histories, split.test_targets)  # once, at the end
+            recommend = under_protocol(generator.recommend, split.exclude_history)
+            valid = evaluate(recommend, split.valid_histories, split.valid_targets)
+            test = evaluate(recommend, split.test_histories, split.test_targets)  # once, at the end
             record = {
                 "valid": valid,
                 "test": test,
@@ -361,11 +375,15 @@ class Pipeline:
                 "evaluate_seconds": round(time.perf_counter() - eval_started, 2),
             }
             (tmp / "metrics.json").write_text(json.dumps(record, indent=2))
+            # The trained model is the stage's product: weights and codes, and the catalog it ranks.
+            save_fitted(generator, tmp / FITTED)
+            write_items(tmp / ITEMS, dataset.items)
 
         aux_names = [getattr(a, "name", type(a).__name__) for a in aux_losses]
         generator_path, _ = self._stage("generator", {**upstream, "aux_losses": ",".join(aux_names)}, build_generator)
         metrics = json.loads((generator_path / "metrics.json").read_text())
-        popular = evaluate(most_popular(split.train, dataset.n_items), split.test_histories, split.test_targets)
+        popular_recommend = under_protocol(most_popular(split.train, dataset.n_items), split.exclude_history)
+        popular = evaluate(popular_recommend, split.test_histories, split.test_targets)
 
         results = {
             "recipe": config.recipe,
@@ -383,6 +401,7 @@ class Pipeline:
             "codes": stats,
             "training": self.reused["generator"]["training"],  # the stage's record: spans resumes
             "stages": self.reused,
+            "store": str(self.store.root.resolve()),
             "auxiliary_losses": aux_names,
             "genrec_version": _version(),
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),

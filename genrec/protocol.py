@@ -35,6 +35,7 @@ class Split:
     test_histories: np.ndarray
     test_targets: np.ndarray
     max_history: int
+    exclude_history: bool = False  # the protocol option: rankings never hold the user's history items
 
     def training_examples(self) -> tuple[np.ndarray, np.ndarray]:
         """Every prefix of every training sequence (histories left-padded) and the item that follows."""
@@ -67,10 +68,10 @@ class Split:
         return pad_left(inputs, length), pad_left(targets, length)
 
     def record(self) -> dict[str, Any]:
-        return protocol_record(self.max_history, len(self.valid_targets), len(self.test_targets))
+        return protocol_record(self.max_history, len(self.valid_targets), len(self.test_targets), self.exclude_history)
 
 
-def leave_one_out(dataset: Dataset, max_history: int = 20) -> Split:
+def leave_one_out(dataset: Dataset, max_history: int = 20, exclude_history: bool = False) -> Split:
     train: list[np.ndarray] = []
     valid_h: list[np.ndarray] = []
     valid_t: list[int] = []
@@ -92,15 +93,21 @@ def leave_one_out(dataset: Dataset, max_history: int = 20) -> Split:
         test_histories=pad_left(test_h, max_history),
         test_targets=np.asarray(test_t, dtype=np.int64),
         max_history=max_history,
+        exclude_history=exclude_history,
     )
 
 
-def protocol_record(max_history: int, n_valid: int, n_test: int) -> dict[str, Any]:
+def protocol_record(max_history: int, n_valid: int, n_test: int, exclude_history: bool = False) -> dict[str, Any]:
     return {
         "split": "leave-one-out: last item test, second to last validation, the rest training",
         "max_history": max_history,
         "training_examples": "sliding window: every prefix of each training sequence predicts its next item",
-        "ranking": "full catalog, all items ranked (history items not removed)",
+        "ranking": (
+            "full catalog less the user's history items"
+            if exclude_history
+            else "full catalog, all items ranked (history items not removed)"
+        ),
+        "exclude_history": exclude_history,
         "metrics": [f"{m}@{k}" for k in KS for m in ("recall", "ndcg")],
         "model_selection": "validation ndcg@10; test computed once at the end",
         "users_valid": n_valid,

@@ -104,3 +104,15 @@ def test_check_collapse_passes_healthy_codes():
     check_collapse(codes, (8, 8, 8))
     with pytest.raises(GenrecError, match="max_share"):
         check_collapse(codes, (8, 8, 8), max_share=0)
+
+
+def test_new_items_take_a_free_slot_of_their_group_or_of_the_nearest_group_with_room() -> None:
+    from genrec.codes import place_new
+
+    raw = np.array([[0, 0], [0, 0], [1, 1], [0, 1]])
+    codes = disambiguate(raw, (2, 2))  # the last level has size 2, so group (0, 0) is full
+    nearest = lambda index: np.array([2, 0, 3])  # noqa: E731 - catalog rows, most similar first
+    placed = place_new(raw, codes, np.array([[1, 1], [1, 1]]), nearest)
+    assert placed.tolist() == [[1, 1, 1], [0, 1, 1]]  # the second overflows to the nearest group with room
+    with pytest.raises(GenrecError, match=r"new item 1: its code \(0, 0\) is shared by 2 items"):
+        place_new(raw, codes, np.array([[0, 0]]))

@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genrec.decoding import CodeDecoder, CodeTrie, beam_search, exact_scores, exact_topk
+from genrec.decoding import CodeDecoder, CodeTrie, beam_search, beam_search_scored, exact_scores, exact_topk
 
 
 def unique_codes(n_items: int, sizes: tuple[int, ...], seed: int) -> np.ndarray:
@@ -148,6 +148,32 @@ def test_beam_wider_than_the_valid_prefixes_is_handled() -> None:
     decoder = ToyDecoder(sizes, n_items=2)
     ranked = beam_search(decoder, np.array([[1, 2], [2, 2]]), CodeTrie(codes, sizes), beam=20, k=2)
     assert sorted(ranked[0].tolist()) == [1, 2] and sorted(ranked[1].tolist()) == [1, 2]
+
+
+def test_excluded_items_are_never_returned_and_the_rest_keep_the_exact_order() -> None:
+    sizes = (3, 4, 2)
+    codes = unique_codes(20, sizes, seed=7)
+    decoder = ToyDecoder(sizes, n_items=20, seed=2)
+    histories = np.random.default_rng(3).integers(0, 21, size=(8, 6))  # 0 is padding: excludes nothing
+    scores = exact_scores(decoder, histories, codes)
+    excluded = np.zeros((8, 21), dtype=bool)
+    np.put_along_axis(excluded, histories, True, axis=1)
+    scores[excluded[:, 1:]] = -np.inf
+    expected = np.argsort(-scores, axis=1, kind="stable")[:, :10] + 1
+    # A full-width beam is exact; the beam widens by the exclusions, so k items always come back.
+    ranked, log_probs = beam_search_scored(decoder, histories, CodeTrie(codes, sizes), 20, 10, exclude=histories)
+    assert np.array_equal(ranked, expected)
+    assert np.allclose(log_probs, np.take_along_axis(scores, ranked - 1, axis=1), atol=1e-5)
+    narrow = beam_search(decoder, histories, codes, beam=3, k=3, exclude=histories)
+    for row, history in zip(narrow, histories, strict=True):
+        assert len(set(row.tolist())) == 3 and not set(row.tolist()) & set(history.tolist())
+
+
+def test_exclusion_that_leaves_fewer_than_k_items_is_an_error() -> None:
+    codes = unique_codes(6, (3, 2), seed=0)
+    decoder = ToyDecoder((3, 2), n_items=6)
+    with pytest.raises(ValueError, match="less 3 excluded"):
+        beam_search(decoder, np.array([[1, 2, 3]]), codes, beam=4, k=4, exclude=np.array([[1, 2, 3]]))
 
 
 def test_beam_search_argument_errors() -> None:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from genrec.evaluation import evaluate, most_popular, rank_metrics
+from genrec.evaluation import evaluate, most_popular, rank_metrics, under_protocol
 from genrec.protocol import KS
 
 
@@ -108,3 +108,10 @@ def test_most_popular() -> None:
     assert recommend(np.zeros((1, 20), dtype=np.int64), 2).tolist() == [[3, 2]]
     metrics = evaluate(most_popular(train, 25), np.zeros((2, 20), dtype=np.int64), np.array([3, 2]))
     assert metrics["recall@5"] == 1.0 and metrics["ndcg@5"] == pytest.approx((1 + 1 / math.log2(3)) / 2)
+
+
+def test_most_popular_under_the_exclusion_protocol_skips_each_users_history() -> None:
+    recommend = under_protocol(most_popular([np.array([1, 1, 1, 2, 2, 3, 4])], 6), exclude_history=True)
+    ranked = recommend(np.array([[0, 1], [3, 2]]), 3)
+    assert ranked.tolist() == [[2, 3, 4], [1, 4, 5]]
+    assert under_protocol(recommend, exclude_history=False) is recommend

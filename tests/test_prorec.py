@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -169,6 +170,17 @@ class SignQuantizer:
     def codebook_sizes(self) -> tuple[int, ...]:
         return (2,) * self.levels
 
+    def save(self, directory: Path) -> None:
+        np.save(directory / "mean.npy", self.mean_)
+
+    def load(self, directory: Path) -> SignQuantizer:
+        self.mean_ = np.load(directory / "mean.npy")
+        return self
+
+
+class Unsaved(SignQuantizer):
+    save = load = None  # fitted state it cannot save
+
 
 class NoLevels(SignQuantizer):
     def __init__(self, flip: bool = False):
@@ -179,8 +191,17 @@ class NoLevels(SignQuantizer):
 def bases(registry, monkeypatch):
     registry.add("quantizer", "sign", SignQuantizer)
     registry.add("quantizer", "nolevels", NoLevels)
+    registry.add("quantizer", "unsaved", Unsaved)
     monkeypatch.setattr(distill, "_registry", lambda: registry)
     return registry
+
+
+def test_prorec_distill_cannot_restore_a_base_that_saves_nothing(bases, tmp_path):
+    x = np.random.default_rng(0).normal(size=(50, 16)).astype(np.float32)
+    fitted = ProrecDistill(base="unsaved", levels=2).fit(x)
+    fitted.save(tmp_path)
+    with pytest.raises(ConfigError, match="base quantizer 'unsaved' saves no fitted state"):
+        ProrecDistill(base="unsaved", levels=2).load(tmp_path)
 
 
 def test_prorec_distill_delegates_codes_to_its_base(bases):

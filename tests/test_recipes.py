@@ -93,3 +93,11 @@ def test_same_seed_gives_the_same_codes_and_metrics(tmp_path):
     (first, codes_a), (second, codes_b) = runs
     np.testing.assert_array_equal(codes_a, codes_b)
     assert first["valid"] == second["valid"] and first["test"] == second["test"]
+
+
+def test_the_exclude_history_protocol_is_recorded_and_keyed_apart(tmp_path, store):
+    standard = _run("sasrec", tmp_path / "standard", store, "--set", "generator.epochs=2")
+    excluded = _run("sasrec", tmp_path / "excluded", store, "--set", "generator.epochs=2", "--exclude-history")
+    assert excluded["protocol"]["exclude_history"] is True and standard["protocol"]["exclude_history"] is False
+    assert excluded["stages"]["generator"]["key"] != standard["stages"]["generator"]["key"]
+    assert not excluded["stages"]["generator"]["reused"]

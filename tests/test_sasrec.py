@@ -186,3 +186,14 @@ def test_resume_matches_an_uninterrupted_run(demo: RecData, tmp_path) -> None:  
     assert evaluate(resumed.recommend, split.test_histories, split.test_targets) == pytest.approx(
         evaluate(straight.recommend, split.test_histories, split.test_targets), abs=1e-6
     )
+
+
+def test_rank_excluding_history_keeps_the_order_of_the_other_items(tiny_recdata: RecData) -> None:
+    generator = SASRecGenerator(epochs=1, **FAST).fit(tiny_recdata)
+    histories = tiny_recdata.split.test_histories[:8]
+    everything, scores = generator.rank(histories, tiny_recdata.n_items)
+    assert (np.diff(scores, axis=1) <= 0).all()
+    ranked, _ = generator.rank(histories, 10, exclude_history=True)
+    for row, history in enumerate(histories):
+        expected = [item for item in everything[row] if item not in set(history.tolist())][:10]
+        assert ranked[row].tolist() == expected

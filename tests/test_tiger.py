@@ -31,7 +31,16 @@ SMALL = {
     "batch_size": 64,
     "device": "cpu",
 }
-GENERATORS = [Tiger, Causal]
+
+
+class CausalCodeTokens(Causal):
+    """``causal`` with one encoder token per code (``encoder="codes"``)."""
+
+    def __init__(self, **options: object) -> None:
+        super().__init__(**{"encoder": "codes", **options})  # type: ignore[arg-type]
+
+
+GENERATORS = [Tiger, Causal, CausalCodeTokens]
 
 
 def unique_codes(n_items: int, sizes: tuple[int, ...], seed: int = 0) -> ItemCodes:
@@ -40,7 +49,7 @@ def unique_codes(n_items: int, sizes: tuple[int, ...], seed: int = 0) -> ItemCod
     return ItemCodes(np.stack(np.unravel_index(flat, sizes), axis=1).astype(np.int64), sizes)
 
 
-@pytest.fixture(scope="module", params=GENERATORS, ids=lambda cls: cls.name)
+@pytest.fixture(scope="module", params=GENERATORS, ids=lambda cls: cls.__name__)
 def fitted(request) -> tuple[Tiger, RecData, ItemCodes]:  # noqa: ANN001
     data = tiny_recdata()
     codes = unique_codes(data.n_items, (3, 4, 5))
@@ -72,26 +81,32 @@ def test_recommend_gives_distinct_valid_items_and_checks_k(fitted: tuple[Tiger, 
         generator.recommend(histories, data.n_items + 1)
 
 
-@pytest.mark.parametrize("cls", GENERATORS, ids=lambda cls: cls.name)
+@pytest.mark.parametrize("cls", GENERATORS, ids=lambda cls: cls.__name__)
 def test_conformance(cls: type[Tiger]) -> None:
     generator = cls(**SMALL, epochs=1, beam=20)
     generator.log = lambda line: None
     check_generator(generator)
 
 
-def test_causal_states_see_only_the_past_and_padding_changes_nothing() -> None:
+@pytest.mark.parametrize("encoder", ["items", "codes"])
+def test_causal_states_see_only_the_past_and_padding_changes_nothing(encoder: str) -> None:
     torch.manual_seed(0)
-    model = CausalModel((4, 3), max_history=6, layers_encoder=2, d_model=16, heads=2, head_dim=8, ffn=32).eval()
+    model = CausalModel(
+        (4, 3), max_history=6, layers_encoder=2, d_model=16, heads=2, head_dim=8, ffn=32, encoder=encoder
+    ).eval()
     items = model.code_tokens(torch.tensor([[[1, 2], [3, 0], [2, 2], [0, 1]]]))
     ids = torch.tensor([[1, 2, 3, 4]])
-    states, _ = model.encode_items(items, ids)
+    states, memory, _ = model.encode_items(items, ids)
+    assert memory.shape == (1, 4 * (2 if encoder == "codes" else 1), 16)
     changed = items.clone()
     changed[0, 3] = model.code_tokens(torch.tensor([2, 1]))
-    later, _ = model.encode_items(changed, ids)
+    later, _, _ = model.encode_items(changed, ids)
     assert torch.allclose(states[0, :3], later[0, :3], atol=1e-6)  # position t never sees t + 1
     assert not torch.allclose(states[0, 3], later[0, 3])
     pad = torch.zeros_like(ids[:, :2])
-    padded, _ = model.encode_items(torch.cat([torch.zeros_like(items[:, :2]), items], dim=1), torch.cat([pad, ids], 1))
+    padded, _, _ = model.encode_items(
+        torch.cat([torch.zeros_like(items[:, :2]), items], dim=1), torch.cat([pad, ids], 1)
+    )
     assert torch.allclose(padded[0, 2:], states[0], atol=1e-5)
     assert torch.isfinite(padded).all()
 
@@ -184,7 +199,7 @@ def test_checkpoint_key_follows_the_auxiliary_losses_keys(tmp_path) -> None:  # 
         generator.checkpoint_dir(data, codes, [keyless])
 
 
-@pytest.mark.parametrize("cls", GENERATORS, ids=lambda cls: cls.name)
+@pytest.mark.parametrize("cls", GENERATORS, ids=lambda cls: cls.__name__)
 def test_auxiliary_losses_get_the_summary_and_targets_and_train(cls: type[Tiger]) -> None:
     data = tiny_recdata()
     codes = unique_codes(data.n_items, (4, 10))
@@ -209,7 +224,7 @@ def test_auxiliary_losses_get_the_summary_and_targets_and_train(cls: type[Tiger]
     assert not torch.equal(generator._fitted().aux["0_recording_loss"].weight.detach(), before)
 
 
-@pytest.mark.parametrize("cls", GENERATORS, ids=lambda cls: cls.name)
+@pytest.mark.parametrize("cls", GENERATORS, ids=lambda cls: cls.__name__)
 def test_resume_from_checkpoint_equals_an_uninterrupted_run(tmp_path, cls: type[Tiger]) -> None:  # noqa: ANN001
     def run(workdir, epochs: int) -> Tiger:  # noqa: ANN001
         data = tiny_recdata()
@@ -229,7 +244,7 @@ def test_resume_from_checkpoint_equals_an_uninterrupted_run(tmp_path, cls: type[
         assert torch.equal(a, b), name
 
 
-@pytest.mark.parametrize("cls", GENERATORS, ids=lambda cls: cls.name)
+@pytest.mark.parametrize("cls", GENERATORS, ids=lambda cls: cls.__name__)
 def test_bad_options_are_config_errors(cls: type[Tiger]) -> None:
     with pytest.raises(ConfigError, match=f"{cls.name} option 'beam'"):
         cls(beam=0)
@@ -250,7 +265,7 @@ def test_registered_lazily(register, registry) -> None:  # noqa: ANN001
         assert isinstance(component.factory, str) and component.load() is cls
 
 
-@pytest.mark.parametrize("cls", GENERATORS, ids=lambda cls: cls.name)
+@pytest.mark.parametrize("cls", GENERATORS, ids=lambda cls: cls.__name__)
 def test_beats_most_popular_on_demo(cls: type[Tiger]) -> None:
     dataset = generate_demo()
     data = RecData(dataset, leave_one_out(dataset), seed=0)

@@ -15,9 +15,11 @@ data_app = typer.Typer(help="Datasets: statistics and preparation.", no_args_is_
 recipe_app = typer.Typer(help="Run a recipe (genrec list --kind recipe).", no_args_is_help=True)
 analyze_app = typer.Typer(help="Analyses of embeddings and codes.", no_args_is_help=True)
 store_app = typer.Typer(help="The artifact store: list it, reclaim checkpoint space.", no_args_is_help=True)
+items_app = typer.Typer(help="A trained run's catalog: place new items without retraining.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(recipe_app, name="recipe")
 app.add_typer(analyze_app, name="analyze")
 app.add_typer(store_app, name="store")
+app.add_typer(items_app, name="items")
 
-from genrec.cli import analyze, components, data, store  # noqa: E402,F401  (commands register on import)
+from genrec.cli import analyze, components, data, store, use  # noqa: E402,F401  (commands register on import)

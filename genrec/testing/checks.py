@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -76,6 +77,7 @@ def check_fuser(fuser: Fuser, data: RecData | None = None, dims: Mapping[str, in
 
 def check_quantizer(quantizer: Quantizer, n_items: int = 200, dim: int = 16, seed: int = 0) -> np.ndarray:
     """fit returns self; encode gives (n, levels) int64 codes within codebook_sizes, deterministically."""
+    blank = copy.deepcopy(quantizer)
     rng = np.random.default_rng(seed)
     centers = rng.normal(size=(8, dim)) * 3
     embeddings = (centers[rng.integers(8, size=n_items)] + rng.normal(size=(n_items, dim))).astype(np.float32)
@@ -102,7 +104,26 @@ def check_quantizer(quantizer: Quantizer, n_items: int = 200, dim: int = 16, see
     again = copy.deepcopy(quantizer).fit(embeddings).encode(embeddings)
     if not np.array_equal(again, codes):
         _fail(quantizer, "fit with the same seed gives different codes")
+    if callable(getattr(quantizer, "save", None)):
+        restored = _round_trip(quantizer, blank)
+        if not np.array_equal(restored.encode(embeddings), codes):
+            _fail(quantizer, "after save and load, encode gives other codes")
     return codes
+
+
+def _round_trip(fitted: Any, blank: Any) -> Any:
+    """``blank`` (an unfitted copy) after loading what ``fitted`` saved."""
+    import tempfile
+    from pathlib import Path
+
+    if not callable(getattr(blank, "load", None)):
+        _fail(fitted, "has save() but no load()")
+    with tempfile.TemporaryDirectory(prefix="genrec-check-") as tmp:
+        fitted.save(Path(tmp))
+        loaded = blank.load(Path(tmp))
+    if loaded is not blank:
+        _fail(fitted, "load must return self")
+    return loaded
 
 
 def check_generator(generator: Generator, data: RecData | None = None, codes: ItemCodes | None = None) -> np.ndarray:
@@ -116,6 +137,7 @@ def check_generator(generator: Generator, data: RecData | None = None, codes: It
             members = np.flatnonzero(first == value)
             second[members] = np.arange(len(members))
         codes = ItemCodes(np.stack([first, second], 1).astype(np.int64), (4, int(second.max()) + 1))
+    blank = copy.deepcopy(generator)
     fitted = generator.fit(data, codes)
     if fitted is not generator:
         _fail(generator, "fit must return self")
@@ -129,4 +151,8 @@ def check_generator(generator: Generator, data: RecData | None = None, codes: It
     for row in ranked:
         if len(set(row.tolist())) != k:
             _fail(generator, "recommend returned the same item twice for one user")
+    if callable(getattr(generator, "save", None)):
+        restored = _round_trip(generator, blank)
+        if not np.array_equal(restored.recommend(histories, k), ranked):
+            _fail(generator, "after save and load, recommend ranks other items")
     return ranked

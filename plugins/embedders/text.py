@@ -12,7 +12,7 @@ import functools
 import hashlib
 import importlib.resources
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -57,8 +57,15 @@ class TextEmbedder:
         self.device = device
 
     def embed(self, data: RecData) -> ItemEmbeddings:
-        texts = item_texts(data.dataset.items, self.template)
-        device = str(resolve_device(self.device, "text embedder option 'device'", auto=data.device))
+        return ItemEmbeddings(self._encode(data.dataset.items, data.device), modality=self.modality)
+
+    def embed_new(self, items: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Vectors for items outside the dataset (same text template, same model)."""
+        return self._encode(items, None)
+
+    def _encode(self, items: Sequence[Mapping[str, Any]], run_device: str | None) -> np.ndarray:
+        texts = item_texts(list(items), self.template)
+        device = str(resolve_device(self.device, "text embedder option 'device'", auto=run_device))
         encoder = _load(resolve_model(self.model), device)
         vectors = encoder.encode(
             texts,
@@ -67,7 +74,7 @@ class TextEmbedder:
             convert_to_numpy=True,
             show_progress_bar=False,
         )
-        return ItemEmbeddings(np.asarray(vectors, dtype=np.float32), modality=self.modality)
+        return np.asarray(vectors, dtype=np.float32)
 
 
 def _looks_like_path(model: str) -> bool:
@@ -143,6 +150,9 @@ def _offline() -> Iterator[None]:
 def _load(model: str, device: str) -> Any:
     with _offline():
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # its "Loading weights 100%" bar reads as the stage's end
 
         try:
             return SentenceTransformer(model, device=device, local_files_only=True)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 
 from genrec.contracts import ItemEmbeddings, RecData
 from genrec.errors import ConfigError
+from genrec.saved import load_json, load_tensors, save_json, save_tensors
 from genrec_plugins.embedders.item_text import ItemTemplate, item_texts
 
 
@@ -23,6 +26,10 @@ class TfidfEmbedder:
         self.dim = dim
         self.template = template
         self.seed = seed
+        # Fitted: the vocabulary, its idf weights and the SVD's components (None when no SVD was needed).
+        self.vocabulary_: dict[str, int] = {}
+        self.idf_: np.ndarray | None = None
+        self.components_: np.ndarray | None = None
 
     def embed(self, data: RecData) -> ItemEmbeddings:
         from sklearn.decomposition import TruncatedSVD
@@ -36,11 +43,42 @@ class TfidfEmbedder:
             raise ConfigError(f"tfidf embedder option 'template': {error}") from None
         # The SVD needs fewer components than both items and terms.
         dim = min(self.dim, matrix.shape[0] - 1, matrix.shape[1] - 1)
+        self.vocabulary_ = {term: int(index) for term, index in vectorizer.vocabulary_.items()}
+        self.idf_, self.components_ = vectorizer.idf_, None
         if dim >= 1:
             svd = TruncatedSVD(n_components=dim, random_state=self.seed)
             vectors = svd.fit_transform(matrix)
+            self.components_ = svd.components_
         else:
             vectors = matrix.toarray()
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        vectors = vectors / np.maximum(norms, 1e-12)  # items with no known word stay at zero
-        return ItemEmbeddings(vectors.astype(np.float32), modality=self.modality)
+        return ItemEmbeddings(_unit_rows(vectors), modality=self.modality)
+
+    def embed_new(self, items: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """New items through the fitted vocabulary and SVD (words the catalog never had are ignored)."""
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        if self.idf_ is None:
+            raise RuntimeError("tfidf embedder is not fitted: call embed(data) or load(directory) first")
+        vectorizer = TfidfVectorizer(
+            ngram_range=(1, 2), sublinear_tf=True, dtype=np.float64, vocabulary=self.vocabulary_
+        )
+        vectorizer.idf_ = self.idf_
+        matrix = vectorizer.transform(item_texts(list(items), self.template))
+        vectors = matrix.toarray() if self.components_ is None else matrix @ self.components_.T
+        return _unit_rows(np.asarray(vectors))
+
+    def save(self, directory: Path) -> None:
+        arrays = {"idf": self.idf_} | ({} if self.components_ is None else {"components": self.components_})
+        save_tensors(directory / "tfidf.safetensors", arrays)
+        save_json(directory / "vocabulary.json", self.vocabulary_)
+
+    def load(self, directory: Path) -> TfidfEmbedder:
+        arrays = load_tensors(directory / "tfidf.safetensors")
+        self.idf_, self.components_ = arrays["idf"], arrays.get("components")
+        self.vocabulary_ = load_json(directory / "vocabulary.json")
+        return self
+
+
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)  # items with no known word stay at zero

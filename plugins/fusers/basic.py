@@ -7,12 +7,14 @@ modality, so later stages (and the semantic-domination report) can compare the f
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
 from genrec.contracts import MODALITIES, ItemEmbeddings, RecData
 from genrec.errors import ConfigError
+from genrec.saved import load_json, save_json
 
 
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:
@@ -47,6 +49,9 @@ class SemanticFuser:
         views = _inputs(self, data, embeddings)
         return ItemEmbeddings(views["semantic"], modality="fused", views=views)
 
+    def fuse_new(self, embeddings: Mapping[str, np.ndarray]) -> np.ndarray:
+        return np.asarray(embeddings["semantic"], dtype=np.float32)
+
 
 class CollaborativeFuser:
     """The collaborative embedding, unchanged: codes from interactions alone."""
@@ -74,6 +79,7 @@ class ConcatFuser:
             raise ConfigError("concat fuser options 'semantic_weight' and 'collaborative_weight' are both 0")
         self.semantic_weight = semantic_weight
         self.collaborative_weight = collaborative_weight
+        self.collaborative_dim_ = 0  # known after fuse; what a new item's all-zero collaborative part spans
 
     def fuse(self, data: RecData, embeddings: Mapping[str, ItemEmbeddings]) -> ItemEmbeddings:
         views = _inputs(self, data, embeddings)
@@ -84,4 +90,17 @@ class ConcatFuser:
             ],
             axis=1,
         ).astype(np.float32)
+        self.collaborative_dim_ = views["collaborative"].shape[1]
         return ItemEmbeddings(fused, modality="fused", views=views)
+
+    def fuse_new(self, embeddings: Mapping[str, np.ndarray]) -> np.ndarray:
+        """A new item has no interactions: its collaborative part is zero, its text decides its code."""
+        semantic = self.semantic_weight * l2_normalize(np.asarray(embeddings["semantic"], dtype=np.float32))
+        return np.concatenate([semantic, np.zeros((len(semantic), self.collaborative_dim_), np.float32)], axis=1)
+
+    def save(self, directory: Path) -> None:
+        save_json(directory / "concat.json", {"collaborative_dim": self.collaborative_dim_})
+
+    def load(self, directory: Path) -> ConcatFuser:
+        self.collaborative_dim_ = int(load_json(directory / "concat.json")["collaborative_dim"])
+        return self

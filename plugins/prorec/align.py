@@ -35,6 +35,7 @@ from genrec.contracts import ItemEmbeddings, RecData
 from genrec.device import resolve_device
 from genrec.errors import ConfigError
 from genrec.evaluation import rank_metrics
+from genrec.saved import load_json, load_module, save_json, save_module
 from genrec.training import TrainConfig, TrainResult, check_schedule, seed_everything, train
 from genrec_plugins.prorec.adaptation import AdaptationLayer
 from genrec_plugins.prorec.losses import info_nce
@@ -176,6 +177,8 @@ class ProrecAlign:
         self.integrated, self.collaborative_model = integrated, collaborative_model
         self.seed, self.device = seed, device
         self.model: AlignmentModel | None = None
+        self.adapter: AdaptationLayer | None = None  # what places new items, after fuse() or load()
+        self.collaborative_norm = 1.0
         self.result: TrainResult | None = None
         self.log: Callable[[str], None] | None = None  # progress lines; None = the run's console
 
@@ -267,6 +270,41 @@ class ProrecAlign:
         )
         return self._integrated(model)
 
+    def save(self, directory: Path) -> None:
+        """The adaptation layer, and the collaborative vectors' mean length (new items are scaled to it)."""
+        adapter = self._adapter()
+        save_module(directory / "adapter.safetensors", adapter)
+        save_json(
+            directory / "adapter.json",
+            {"in_dim": adapter.project.in_features, "collaborative_norm": self.collaborative_norm},
+        )
+
+    def load(self, directory: Path) -> ProrecAlign:
+        saved = load_json(directory / "adapter.json")
+        adapter = AdaptationLayer(saved["in_dim"], self.dim)
+        self.adapter = load_module(directory / "adapter.safetensors", adapter).eval()
+        self.collaborative_norm = float(saved["collaborative_norm"])
+        return self
+
+    @torch.no_grad()
+    def fuse_new(self, embeddings: Mapping[str, np.ndarray]) -> np.ndarray:
+        """New items have no interactions: their adapted text embedding stands in for the collaborative one."""
+        adapter = self._adapter().eval()
+        semantic = torch.from_numpy(np.asarray(embeddings["semantic"], dtype=np.float32))
+        adapted = F.normalize(adapter(semantic.to(next(adapter.parameters()).device)).float().cpu(), dim=1)
+        if self.integrated == "concat":
+            vectors = torch.cat([adapted, adapted], 1) / math.sqrt(2)
+        elif self.integrated == "normalized":
+            vectors = adapted
+        else:
+            vectors = adapted * self.collaborative_norm
+        return vectors.numpy().astype(np.float32)
+
+    def _adapter(self) -> AdaptationLayer:
+        if self.adapter is None:
+            raise RuntimeError("ProrecAlign is not fitted: call fuse(data, embeddings) or load(directory) first")
+        return self.adapter
+
     def _checkpoint_dir(self, data: RecData, semantic: np.ndarray, seed: int) -> Path | None:
         if data.workdir is None:
             return None
@@ -286,6 +324,7 @@ class ProrecAlign:
         model.eval()
         with torch.no_grad():
             collaborative = model.collaborative.item_embedding.weight[1:].float()
+            self.adapter, self.collaborative_norm = model.adapter, float(collaborative.norm(dim=1).mean())
             items = torch.arange(1, len(model.semantic), device=model.semantic.device)
             adapted = torch.cat([model.adapted(items[s : s + 4096]).float() for s in range(0, len(items), 4096)])
         if self.integrated == "concat":

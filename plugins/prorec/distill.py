@@ -14,6 +14,7 @@ targets are not counted as negatives of each other) or ``1 - cosine``. Nothing o
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -24,6 +25,7 @@ from genrec.artifacts import digest
 from genrec.contracts import ItemEmbeddings
 from genrec.errors import ConfigError
 from genrec.registry import Registry
+from genrec.saved import load_fitted, save_fitted
 from genrec_plugins.prorec.losses import cosine_loss, info_nce
 
 MODALITY_OPTIONS = {"collaborative": "collaborative_weight", "semantic": "semantic_weight"}
@@ -161,6 +163,16 @@ class ProrecDistill:
 
     def encode(self, embeddings: np.ndarray) -> np.ndarray:
         return self.quantizer.encode(embeddings)
+
+    def save(self, directory: Path) -> None:
+        """The base quantizer's fitted state (the teachers are the fuser's views, not state of this one)."""
+        save_fitted(self.quantizer, directory / "base")
+
+    def load(self, directory: Path) -> ProrecDistill:
+        if not callable(getattr(self.quantizer, "load", None)):
+            raise ConfigError(f"quantizer 'prorec-distill': base quantizer {self.base!r} saves no fitted state")
+        load_fitted(self.quantizer, directory / "base", f"quantizer 'prorec-distill' base {self.base!r}")
+        return self
 
     @property
     def codebook_sizes(self) -> tuple[int, ...]:

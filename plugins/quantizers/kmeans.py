@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from genrec.errors import require_at_least
+from genrec.saved import load_tensors, save_tensors
 from genrec_plugins.quantizers._kmeans import as_matrix, assign, kmeans
 
 
@@ -81,6 +84,15 @@ class HierarchicalKMeans:
             groups = next_groups
         return codes
 
+    def save(self, directory: Path) -> None:
+        """Each split's centroids, named by its cluster's code prefix (``root``, ``3``, ``3.1``, ...)."""
+        save_tensors(directory / "tree.safetensors", {_name(prefix): c for prefix, c in self.tree_.items()})
+
+    def load(self, directory: Path) -> HierarchicalKMeans:
+        tree = load_tensors(directory / "tree.safetensors")
+        self.tree_ = {() if name == "root" else tuple(int(p) for p in name.split(".")): c for name, c in tree.items()}
+        return self
+
     @property
     def codebook_sizes(self) -> tuple[int, ...]:
         if not self.tree_:
@@ -89,6 +101,10 @@ class HierarchicalKMeans:
         for prefix, centroids in self.tree_.items():
             sizes[len(prefix)] = max(sizes[len(prefix)], len(centroids))
         return tuple(sizes)
+
+
+def _name(prefix: tuple[int, ...]) -> str:
+    return ".".join(map(str, prefix)) or "root"
 
 
 def _split(

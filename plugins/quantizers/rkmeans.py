@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from genrec.errors import require_at_least
+from genrec.saved import load_tensors, save_tensors
 from genrec_plugins.quantizers._kmeans import as_matrix, kmeans, nearest
 
 
@@ -55,6 +58,14 @@ class ResidualKMeans:
         """The sum of each code's centroids over its levels (the first ``codes.shape[1]`` levels)."""
         codebooks = self._fitted()
         return sum(codebooks[level][codes[:, level]] for level in range(codes.shape[1]))
+
+    def save(self, directory: Path) -> None:
+        save_tensors(directory / "codebooks.safetensors", {str(i): c for i, c in enumerate(self._fitted())})
+
+    def load(self, directory: Path) -> ResidualKMeans:
+        codebooks = load_tensors(directory / "codebooks.safetensors")
+        self.codebooks_ = [codebooks[str(i)] for i in range(len(codebooks))]
+        return self
 
     @property
     def codebook_sizes(self) -> tuple[int, ...]:

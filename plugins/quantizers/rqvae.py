@@ -9,6 +9,7 @@ initial latents; after every epoch, codes no item uses are moved onto random cur
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -18,6 +19,7 @@ from torch import nn
 from genrec.console import log
 from genrec.device import resolve_device
 from genrec.errors import ConfigError, require_at_least
+from genrec.saved import load_json, load_module, save_json, save_module
 from genrec.training import TrainConfig, TrainResult, train
 from genrec_plugins.quantizers._kmeans import as_matrix, kmeans
 
@@ -209,6 +211,17 @@ class RQVAE:
         model = self._fitted()
         x = torch.tensor(as_matrix(embeddings)).to(model.codebooks.device)
         return model.decoder(model.quantize(model.encoder(x))[1]).cpu().numpy()
+
+    def save(self, directory: Path) -> None:
+        model = self._fitted()
+        save_module(directory / "weights.safetensors", model)
+        save_json(directory / "model.json", {"dim": model.encoder[0].in_features, "size": model.codebooks.shape[1]})
+
+    def load(self, directory: Path) -> RQVAE:
+        saved = load_json(directory / "model.json")
+        model = RQVAEModel(saved["dim"], self.hidden_dims, self.latent_dim, self.levels, saved["size"])
+        self.model_ = load_module(directory / "weights.safetensors", model.to(self._device())).eval()
+        return self
 
     @property
     def codebook_sizes(self) -> tuple[int, ...]:

@@ -21,7 +21,8 @@ from genrec.artifacts import digest
 from genrec.contracts import AuxiliaryLoss, ItemCodes, RecData, auxiliary_keys
 from genrec.device import resolve_device
 from genrec.errors import ConfigError, require_at_least
-from genrec.evaluation import evaluate
+from genrec.evaluation import evaluate, under_protocol
+from genrec.saved import load_json, load_module, save_json, save_module
 from genrec.training import TrainConfig, TrainResult, check_schedule, seed_everything, train
 from genrec_plugins.sasrec.batches import shuffled_batches
 from genrec_plugins.sasrec.model import SASRec, full_softmax_loss, sampled_bce_loss
@@ -122,7 +123,8 @@ class SASRecGenerator:
             return loss
 
         def validate() -> dict[str, float]:
-            return evaluate(self.recommend, data.split.valid_histories, data.split.valid_targets)
+            recommend = under_protocol(self.recommend, data.split.exclude_history)
+            return evaluate(recommend, data.split.valid_histories, data.split.valid_targets)
 
         config = TrainConfig(
             epochs=self.epochs,
@@ -161,15 +163,43 @@ class SASRecGenerator:
         logits[:, 0] = float("-inf")
         return logits
 
-    def recommend(self, histories: np.ndarray, k: int) -> np.ndarray:
+    def recommend(self, histories: np.ndarray, k: int, exclude_history: bool = False) -> np.ndarray:
+        return self.rank(histories, k, exclude_history)[0]
+
+    def rank(self, histories: np.ndarray, k: int, exclude_history: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(users, k) item ids and their scores; ``exclude_history`` masks each user's history items."""
         model = self._fitted()
+        histories = np.asarray(histories, dtype=np.int64)
         if not 1 <= k <= model.n_items:
             raise ConfigError(f"sasrec: k must be in 1..{model.n_items} (the catalog size), got {k}")
-        ranked = [
-            torch.topk(self.scores(histories[start : start + 1024]), k, dim=1).indices.cpu().numpy()
-            for start in range(0, len(histories), 1024)
-        ]
-        return np.concatenate(ranked) if ranked else np.zeros((0, k), dtype=np.int64)
+        items, scores = [], []
+        for start in range(0, len(histories), 1024):
+            chunk = histories[start : start + 1024]
+            logits = self.scores(chunk)
+            if exclude_history:
+                logits.scatter_(1, torch.as_tensor(chunk, device=logits.device), float("-inf"))
+            top = torch.topk(logits, k, dim=1)
+            items.append(top.indices.cpu().numpy())
+            scores.append(top.values.cpu().numpy())
+        if not items:
+            return np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=np.float32)
+        return np.concatenate(items), np.concatenate(scores)
+
+    def save(self, directory: Path) -> None:
+        model = self._fitted()
+        directory.mkdir(parents=True, exist_ok=True)
+        save_module(directory / "weights.safetensors", model)
+        save_json(directory / "model.json", {"n_items": model.n_items, "max_len": model.max_len})
+
+    def load(self, directory: Path) -> SASRecGenerator:
+        saved = load_json(directory / "model.json")
+        device = resolve_device(self.device, "sasrec option 'device'")
+        model = SASRec(saved["n_items"], self.dim, self.layers, self.heads, self.dropout, saved["max_len"])
+        self.model = load_module(directory / "weights.safetensors", model.to(device)).eval()
+        return self
+
+    def add_items(self, codes: ItemCodes) -> None:
+        raise ConfigError("generator 'sasrec' ranks the item ids it was trained on: it cannot place new items")
 
     def _fitted(self) -> SASRec:
         if self.model is None:

@@ -14,13 +14,15 @@ decoder state that predicts its first code.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
+from torch import nn
 
 from genrec.contracts import ItemCodes, RecData
+from genrec.errors import ConfigError
 from genrec_plugins.tiger.batches import bucketed_order, history_lengths, trimmed
 from genrec_plugins.tiger.causal_model import CausalModel
 from genrec_plugins.tiger.generator import Tiger, TigerDecoder, auxiliary_loss
@@ -39,8 +41,8 @@ class CausalDecoder(TigerDecoder):
         ids = torch.as_tensor(histories, device=self.device)
         assert isinstance(self.model, CausalModel)
         with self._autocast():
-            states, sees = self.model.encode_items(self.item_tokens[ids], ids)
-            memories = self.model.memories(states)
+            states, memory, sees = self.model.encode_items(self.item_tokens[ids], ids)
+            memories = self.model.memories(memory)
         mask = self.model.newest_memory_mask(sees)
         return {"state": states[:, -1], "memories": memories, "mask": mask, "past": None}
 
@@ -85,22 +87,39 @@ class Causal(Tiger):
         device: str = "auto",
         bf16: bool = False,
         item_ids: bool = True,
+        encoder: Literal["items", "codes"] = "items",
     ):
         super().__init__(
             layers_encoder, layers_decoder, d_model, heads, head_dim, ffn, dropout, lr, weight_decay,
             warmup_steps, schedule, decay_fraction, batch_size, epochs, patience, eval_every, valid_users,
             beam, seed, device, bf16,
         )  # fmt: skip
-        self.item_ids = item_ids
+        if encoder not in ("items", "codes"):
+            raise ConfigError(f"causal option 'encoder' must be 'items' or 'codes', got {encoder!r}")
+        self.item_ids, self.encoder = item_ids, encoder
 
     def options(self) -> dict[str, Any]:
-        return {**super().options(), "item_ids": self.item_ids}
+        return {**super().options(), "item_ids": self.item_ids, "encoder": self.encoder}
 
-    def build_model(self, data: RecData, codes: ItemCodes) -> CausalModel:
+    def build_model(self, sizes: Sequence[int], max_history: int, n_items: int) -> CausalModel:
         return CausalModel(
-            codes.codebook_sizes, data.split.max_history, self.layers_encoder, self.layers_decoder, self.d_model,
-            self.heads, self.head_dim, self.ffn, self.dropout, n_items=data.n_items if self.item_ids else 0,
+            tuple(sizes), max_history, self.layers_encoder, self.layers_decoder, self.d_model, self.heads,
+            self.head_dim, self.ffn, self.dropout, n_items=n_items if self.item_ids else 0, encoder=self.encoder,
         )  # fmt: skip
+
+    def add_items(self, codes: ItemCodes) -> None:
+        """Also grow the item-id table: a new item's id vector is zero, so its codes alone describe it."""
+        super().add_items(codes)
+        model = self._fitted()
+        assert isinstance(model, CausalModel)
+        table = model.item_embedding
+        if table is not None and table.num_embeddings < len(codes.codes) + 1:
+            grown = nn.Embedding(len(codes.codes) + 1, table.embedding_dim, padding_idx=table.padding_idx)
+            grown.to(table.weight.device)
+            with torch.no_grad():
+                grown.weight.zero_()
+                grown.weight[: table.num_embeddings] = table.weight
+            model.item_embedding = grown
 
     def training_batches(
         self, data: RecData, codes: ItemCodes, model: TigerModel, device: torch.device

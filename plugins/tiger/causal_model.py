@@ -15,6 +15,10 @@ Absolute positions alone would leave a state unsure which of the items it sees i
 window the newest item of target ``t`` sits at a different position for every ``t``, while at
 inference it is always the last. So self- and cross-attention also add a learned bias per head and
 distance ``t - s`` (zero at the start, shared by the layers, as T5's relative bias is).
+
+With ``encoder="codes"`` each history item is instead ``levels`` encoder tokens, one per code, as in
+TIGER's encoder; attention is causal between items and full within one, and the decoder reads every
+code token of items ``0..t``. Position ``t``'s state is the mean of its item's token states.
 """
 
 from __future__ import annotations
@@ -42,10 +46,12 @@ class CausalModel(TigerModel):
         ffn: int = 512,
         dropout: float = 0.1,
         n_items: int = 0,
+        encoder: str = "items",
     ):
         super().__init__(
             codebook_sizes, max_history, layers_encoder, layers_decoder, d_model, heads, head_dim, ffn, dropout
         )
+        self.per_item = self.levels if encoder == "codes" else 1  # encoder tokens per history item
         # With n_items > 0 each history item also gets an embedding of its own id (0 = codes only).
         self.item_embedding = nn.Embedding(n_items + 1, d_model, padding_idx=PAD) if n_items else None
         if self.item_embedding is not None:
@@ -58,35 +64,39 @@ class CausalModel(TigerModel):
     def encoder_length(self, max_history: int) -> int:
         return max_history  # one position per item
 
-    def biased(self, sees: torch.Tensor, bias: nn.Parameter) -> torch.Tensor:
-        """(B, T, T) what each position sees -> (B, heads, T, T) float mask with the distance bias."""
+    def biased(self, sees: torch.Tensor, bias: nn.Parameter, queries: int = 1) -> torch.Tensor:
+        """(B, T, T) what each item sees -> (B, heads, T * queries, T * per_item) float mask with the
+        distance bias, for ``queries`` query tokens per item and the encoder's tokens per item as keys."""
         length = sees.shape[-1]
         index = torch.arange(length, device=sees.device)
         distance = (index[:, None] - index[None, :]).clamp(0, bias.shape[1] - 1)
-        return bias[:, distance].unsqueeze(0).masked_fill(~sees.unsqueeze(1), float("-inf"))
+        mask = bias[:, distance].unsqueeze(0).masked_fill(~sees.unsqueeze(1), float("-inf"))
+        return mask.repeat_interleave(queries, dim=2).repeat_interleave(self.per_item, dim=3)
 
-    def encode_items(self, items: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, T, levels) left-padded code tokens of history items (ids (B, T)) -> causal states (B, T, d).
-
-        Also returns what each position sees, (B, T, T): the real items up to it, and itself.
-        """
-        batch, length, _ = items.shape
+    def encode_items(self, items: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, T, levels) left-padded code tokens of history items (ids (B, T)) -> causal item states
+        (B, T, d), the decoder's memory (B, T * per_item, d), and what each item sees (B, T, T): the
+        real items up to it, and itself."""
+        batch, length, levels = items.shape
         positions = torch.arange(length - 1, -1, -1, device=items.device)
-        x = self.tokens(items).sum(dim=-2) + self.encoder_positions(positions)
+        x = self.tokens(items)  # (B, T, levels, d)
+        x = (x if self.per_item > 1 else x.sum(dim=-2, keepdim=True)) + self.encoder_positions(positions)[:, None]
         if self.item_embedding is not None:
-            x = x + self.item_embedding(ids)
-        x = self.dropout(x)
+            x = x + self.item_embedding(ids)[:, :, None]
+        x = self.dropout(x.reshape(batch, length * self.per_item, -1))
         real = items[..., 0] != PAD
         causal = torch.ones(length, length, dtype=torch.bool, device=items.device).tril()
         diagonal = torch.eye(length, dtype=torch.bool, device=items.device)
         sees = causal & (real[:, None, :] | diagonal)  # a padding query sees itself: no NaN
-        mask = self.biased(sees, self.self_bias)
+        mask = self.biased(sees, self.self_bias, self.per_item)
         for layer in self.encoder:
             x = layer(x, mask)
-        return self.encoder_norm(x), sees
+        memory = self.encoder_norm(x)
+        states = memory.view(batch, length, self.per_item, -1).mean(dim=2) if self.per_item > 1 else memory
+        return states, memory, sees
 
     def newest_memory_mask(self, sees: torch.Tensor) -> torch.Tensor:
-        """The cross-attention mask (B, heads, 1, T) of decoder rows that predict after the last position."""
+        """The cross-attention mask (B, heads, 1, S) of decoder rows that predict after the last position."""
         return self.biased(sees, self.cross_bias)[:, :, -1:]
 
     def decode_from(
@@ -111,12 +121,11 @@ class CausalModel(TigerModel):
         [(N, size_l)] and the summary states (N, d) that predict the first level, for the N positions
         with a target, in row-major order.
         """
-        states, sees = self.encode_items(items, ids)
-        batch, length, levels = target_codes.shape
-        # The decoder rows of target position t attend to what position t saw.
-        cross = self.biased(sees, self.cross_bias)  # (B, heads, T, T)
-        memory_mask = cross[:, :, :, None].expand(-1, -1, -1, levels, -1).reshape(batch, -1, length * levels, length)
-        hidden = self.decode_from(states, target_codes[..., :-1], self.memories(states), memory_mask)
+        states, memory, sees = self.encode_items(items, ids)
+        levels = target_codes.shape[-1]
+        # The decoder rows of target position t (levels of them) attend to what position t saw.
+        memory_mask = self.biased(sees, self.cross_bias, levels)  # (B, heads, T * levels, S)
+        hidden = self.decode_from(states, target_codes[..., :-1], self.memories(memory), memory_mask)
         kept = hidden[has_target]  # (N, levels, d)
         logits = [head(kept[:, level]) for level, head in enumerate(self.heads)]
         return logits, kept[:, 0]

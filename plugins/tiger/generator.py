@@ -21,10 +21,11 @@ from torch import nn
 
 from genrec.artifacts import digest
 from genrec.contracts import AuxiliaryLoss, ItemCodes, RecData, auxiliary_keys
-from genrec.decoding import CodeTrie, beam_search
+from genrec.decoding import CodeTrie, beam_search_scored
 from genrec.device import resolve_device
 from genrec.errors import ConfigError, require_at_least
-from genrec.evaluation import evaluate
+from genrec.evaluation import evaluate, under_protocol
+from genrec.saved import load_json, load_module, save_json, save_module
 from genrec.training import TrainConfig, TrainResult, check_schedule, seed_everything, train
 from genrec_plugins.tiger.batches import bucketed_order, history_lengths, trimmed
 from genrec_plugins.tiger.model import BEGIN, KV, PAD, TigerModel, level_cross_entropy
@@ -192,6 +193,7 @@ class Tiger:
         self.trie: CodeTrie | None = None
         self.item_tokens: torch.Tensor | None = None
         self.result: TrainResult | None = None
+        self.trained_items = 0  # the catalog size the model was built for (items added later come after)
         self._bf16 = False  # bf16 as resolved for the fitted device
         self.log: Callable[[str], None] | None = None  # progress lines; None = genrec's console
 
@@ -233,7 +235,8 @@ class Tiger:
             valid_h, valid_t = valid_h[chosen], valid_t[chosen]
 
         def validate() -> dict[str, float]:
-            return evaluate(self.recommend, valid_h, valid_t, errors=True)
+            recommend = under_protocol(self.recommend, data.split.exclude_history)
+            return evaluate(recommend, valid_h, valid_t, errors=True)
 
         config = TrainConfig(
             epochs=self.epochs,
@@ -267,7 +270,8 @@ class Tiger:
         self._bf16 = self.bf16 and bf16_supported(device)
         self.trie = CodeTrie(codes.codes, codes.codebook_sizes)
         seed_everything(self._seed(data))
-        model = self.build_model(data, codes)
+        self.trained_items = data.n_items
+        model = self.build_model(codes.codebook_sizes, data.split.max_history, data.n_items)
         # The auxiliary modules live on the model so the loop trains and checkpoints them with it.
         names = [f"{index}_{re.sub(r'[^0-9A-Za-z_]', '_', aux.name)}" for index, aux in enumerate(aux_losses)]
         model.aux = nn.ModuleDict({name: aux.build(self.d_model) for name, aux in zip(names, aux_losses, strict=True)})
@@ -276,10 +280,10 @@ class Tiger:
         self.item_tokens = item_token_table(model, codes.codes)
         return self.training_batches(data, codes, model, device)
 
-    def build_model(self, data: RecData, codes: ItemCodes) -> TigerModel:
+    def build_model(self, sizes: Sequence[int], max_history: int, n_items: int) -> TigerModel:
         return TigerModel(
-            codes.codebook_sizes, data.split.max_history, self.layers_encoder, self.layers_decoder, self.d_model,
-            self.heads, self.head_dim, self.ffn, self.dropout,
+            tuple(sizes), max_history, self.layers_encoder, self.layers_decoder, self.d_model, self.heads,
+            self.head_dim, self.ffn, self.dropout,
         )  # fmt: skip
 
     def training_batches(
@@ -313,8 +317,12 @@ class Tiger:
         assert self.item_tokens is not None
         return TigerDecoder(model, self.item_tokens, self._bf16, cache)
 
+    def recommend(self, histories: np.ndarray, k: int, exclude_history: bool = False) -> np.ndarray:
+        return self.rank(histories, k, exclude_history)[0]
+
     @torch.no_grad()
-    def recommend(self, histories: np.ndarray, k: int) -> np.ndarray:
+    def rank(self, histories: np.ndarray, k: int, exclude_history: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(users, k) item ids and their codes' log-probabilities; ``exclude_history`` never returns a history item."""
         model, trie = self._fitted(), self.trie
         assert trie is not None
         if not 1 <= k <= trie.n_items:
@@ -327,13 +335,62 @@ class Tiger:
         lengths = np.minimum(history_lengths(histories), model.max_history)
         order = np.argsort(lengths, kind="stable")
         ranked = np.zeros((len(histories), k), dtype=np.int64)
+        scores = np.zeros((len(histories), k), dtype=np.float32)
         try:
             for chunk in decode_chunks(lengths[order]):
                 rows = order[chunk]
-                ranked[rows] = beam_search(decoder, histories[rows], trie, max(k, self.beam), k)
+                exclude = histories[rows] if exclude_history else None
+                ranked[rows], scores[rows] = beam_search_scored(
+                    decoder, histories[rows], trie, max(k, self.beam), k, exclude
+                )
         finally:
             model.train(was_training)
-        return ranked
+        return ranked, scores
+
+    def save(self, directory: Path) -> None:
+        """The fitted weights (auxiliary heads left out: decoding never uses them) and the codes decoded over."""
+        model, trie = self._fitted(), self.trie
+        assert trie is not None
+        directory.mkdir(parents=True, exist_ok=True)
+        save_module(directory / "weights.safetensors", model, skip=("aux.",))
+        save_json(
+            directory / "model.json",
+            {
+                "codes": trie.codes.tolist(),
+                "sizes": list(trie.sizes),
+                "max_history": model.max_history,
+                "trained_items": self.trained_items,  # the catalog the model was built for
+            },
+        )
+
+    def load(self, directory: Path) -> Tiger:
+        """Restore :meth:`save`'s state into this generator, built with the stage's options."""
+        saved = load_json(directory / "model.json")
+        codes = ItemCodes(np.asarray(saved["codes"], dtype=np.int64), tuple(saved["sizes"]))
+        device = resolve_device(self.device, f"{self.name} option 'device'")
+        self._bf16 = self.bf16 and bf16_supported(device)
+        self.trained_items = int(saved["trained_items"])
+        model = self.build_model(codes.codebook_sizes, saved["max_history"], self.trained_items)
+        model.aux = nn.ModuleDict()
+        self.model = load_module(directory / "weights.safetensors", model.to(device)).eval()
+        self.add_items(codes)
+        return self
+
+    def item_codes(self) -> ItemCodes:
+        """The codes decoded over (row ``i`` for item ``i + 1``)."""
+        if self.trie is None:
+            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit(data, codes) first")
+        return ItemCodes(self.trie.codes, self.trie.sizes)
+
+    def add_items(self, codes: ItemCodes) -> None:
+        """Decode over ``codes`` (the fitted catalog's, new items appended); new items' codes use known tokens."""
+        model = self._fitted()
+        if tuple(codes.codebook_sizes) != tuple(model.codebook_sizes):
+            raise ConfigError(
+                f"{self.name}: codebook sizes {codes.codebook_sizes} differ from the trained {model.codebook_sizes}"
+            )
+        self.trie = CodeTrie(codes.codes, codes.codebook_sizes)
+        self.item_tokens = item_token_table(model, codes.codes)
 
     def _fitted(self) -> TigerModel:
         if self.model is None:
