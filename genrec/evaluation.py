@@ -11,6 +11,47 @@ from genrec.protocol import KS
 from genrec.threads import fit_threads
 
 
+def target_ranks(ranked: np.ndarray, targets: np.ndarray, k: int = max(KS)) -> np.ndarray:
+    """Each target's 1-based rank in its user's top ``k`` (``ranked``: (users, >= k) ids), 0 when absent."""
+    ranked = np.asarray(ranked)
+    targets = np.asarray(targets).reshape(-1, 1)
+    if ranked.ndim != 2 or len(ranked) != len(targets):
+        raise ValueError(f"ranked must be (users, K) with {len(targets)} users, got {ranked.shape}")
+    if ranked.shape[1] < k:
+        raise ValueError(f"need at least {k} ranked items per user, got {ranked.shape[1]}")
+    hits = ranked[:, :k] == targets
+    return np.where(hits.any(axis=1), hits.argmax(axis=1) + 1, 0).astype(np.int64)
+
+
+def metrics_of_ranks(ranks: np.ndarray, ks: tuple[int, ...] = KS, errors: bool = False) -> dict[str, float]:
+    """Recall@K and NDCG@K from per-user target ranks (1-based, 0 = not ranked); ``errors``: see rank_metrics."""
+    ranks = np.asarray(ranks)
+    found = ranks > 0
+    gain = np.where(found, 1.0 / np.log2(np.maximum(ranks, 1) + 1.0), 0.0)
+    metrics: dict[str, float] = {}
+    for k in ks:
+        within = found & (ranks <= k)
+        for name, values in ((f"recall@{k}", within.astype(float)), (f"ndcg@{k}", np.where(within, gain, 0.0))):
+            metrics[name] = float(values.mean()) if len(ranks) else 0.0
+            if errors:
+                metrics[f"{name}_se"] = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
+    return metrics
+
+
+def encode_ranks(**ranks: np.ndarray) -> dict[str, str]:
+    """Per-user ranks (0..255) as compact base64 strings, for a results file: ``{"<name>_rank": ...}``."""
+    import base64
+
+    packed = {name: np.asarray(r, dtype=np.uint8).tobytes() for name, r in ranks.items()}
+    return {f"{name}_rank": base64.b64encode(data).decode() for name, data in packed.items()}
+
+
+def decode_ranks(encoded: str) -> np.ndarray:
+    import base64
+
+    return np.frombuffer(base64.b64decode(encoded), dtype=np.uint8).astype(np.int64)
+
+
 def rank_metrics(
     ranked: np.ndarray, targets: np.ndarray, ks: tuple[int, ...] = KS, errors: bool = False
 ) -> dict[str, float]:
@@ -19,24 +60,7 @@ def rank_metrics(
     With one relevant item per user, Recall@K is the hit rate and NDCG@K is 1/log2(rank + 1).
     ``errors`` adds each metric's standard error over users as ``<metric>_se``.
     """
-    ranked = np.asarray(ranked)
-    targets = np.asarray(targets).reshape(-1, 1)
-    if ranked.ndim != 2 or len(ranked) != len(targets):
-        raise ValueError(f"ranked must be (users, K) with {len(targets)} users, got {ranked.shape}")
-    if ranked.shape[1] < max(ks):
-        raise ValueError(f"need at least {max(ks)} ranked items per user, got {ranked.shape[1]}")
-    hits = ranked[:, : max(ks)] == targets
-    found = hits.any(axis=1)
-    position = np.where(found, hits.argmax(axis=1), np.iinfo(np.int64).max)  # 0-based rank
-    gain = np.where(found, 1.0 / np.log2(np.minimum(position, 10**9) + 2.0), 0.0)
-    metrics: dict[str, float] = {}
-    for k in ks:
-        within = position < k
-        for name, values in ((f"recall@{k}", within.astype(float)), (f"ndcg@{k}", np.where(within, gain, 0.0))):
-            metrics[name] = float(values.mean()) if len(targets) else 0.0
-            if errors:
-                metrics[f"{name}_se"] = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
-    return metrics
+    return metrics_of_ranks(target_ranks(ranked, targets, max(ks)), ks, errors)
 
 
 def evaluate(
@@ -47,18 +71,28 @@ def evaluate(
     ks: tuple[int, ...] = KS,
     errors: bool = False,
 ) -> dict[str, float]:
-    """Rank the catalog for every history in batches and score the targets (``errors``: see rank_metrics).
+    """Rank the catalog for every history in batches and score the targets (``errors``: see rank_metrics)."""
+    return metrics_of_ranks(evaluate_ranks(recommend, histories, targets, batch_size, max(ks)), ks, errors)
+
+
+def evaluate_ranks(
+    recommend: Callable[[np.ndarray, int], np.ndarray],
+    histories: np.ndarray,
+    targets: np.ndarray,
+    batch_size: int = 1024,
+    k: int = max(KS),
+) -> np.ndarray:
+    """Each user's target rank in the top ``k`` of ``recommend`` (see :func:`target_ranks`).
 
     Under ``torchrun`` each rank ranks its block of users and the ranked lists are gathered in order,
-    so the metrics equal the single-process ones (for a ``recommend`` that ranks each user on its own);
+    so the result equals the single-process one (for a ``recommend`` that ranks each user on its own);
     every rank must call this.
     """
     fit_threads()
-    k = max(ks)
     mine = distributed.shard(histories)
     ranked = [recommend(mine[start : start + batch_size], k) for start in range(0, len(mine), batch_size)]
     local = np.concatenate(ranked) if ranked else np.zeros((0, k), np.int64)
-    return rank_metrics(distributed.all_gather_rows(local), targets, ks, errors)
+    return target_ranks(distributed.all_gather_rows(local), targets, k)
 
 
 def under_protocol(

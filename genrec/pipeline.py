@@ -342,7 +342,14 @@ class Pipeline:
         return codes, stats, key
 
     def run(self) -> dict[str, Any]:
-        from genrec.evaluation import evaluate, most_popular, under_protocol
+        from genrec.evaluation import (
+            encode_ranks,
+            evaluate,
+            evaluate_ranks,
+            metrics_of_ranks,
+            most_popular,
+            under_protocol,
+        )
 
         config = self.config
         self.prepare()
@@ -366,15 +373,17 @@ class Pipeline:
             fit_seconds = time.perf_counter() - fit_started
             eval_started = time.perf_counter()
             recommend = under_protocol(generator.recommend, split.exclude_history)
-            valid = evaluate(recommend, split.valid_histories, split.valid_targets)
-            test = evaluate(recommend, split.test_histories, split.test_targets)  # once, at the end
+            valid_ranks = evaluate_ranks(recommend, split.valid_histories, split.valid_targets)
+            test_ranks = evaluate_ranks(recommend, split.test_histories, split.test_targets)  # once, at the end
             record = {
-                "valid": valid,
-                "test": test,
+                "valid": metrics_of_ranks(valid_ranks),
+                "test": metrics_of_ranks(test_ranks),
+                # Each user's target rank in the top 20 (0: not there): what paired significance tests need.
+                "per_user": encode_ranks(valid=valid_ranks, test=test_ranks),
                 "fit_seconds": round(fit_seconds, 2),
                 "evaluate_seconds": round(time.perf_counter() - eval_started, 2),
             }
-            (tmp / "metrics.json").write_text(json.dumps(record, indent=2))
+            (tmp / "metrics.json").write_text(json.dumps(record))
             # The trained model is the stage's product: weights and codes, and the catalog it ranks.
             save_fitted(generator, tmp / FITTED)
             write_items(tmp / ITEMS, dataset.items)
@@ -399,6 +408,7 @@ class Pipeline:
                 "evaluate": metrics["evaluate_seconds"],
             },
             "codes": stats,
+            **({"per_user": metrics["per_user"]} if "per_user" in metrics else {}),
             "training": self.reused["generator"]["training"],  # the stage's record: spans resumes
             "stages": self.reused,
             "store": str(self.store.root.resolve()),

@@ -8,6 +8,7 @@ are validated before any training starts.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 from collections.abc import Callable, Mapping
@@ -48,6 +49,7 @@ def _common_parameters(stages: Mapping[str, str | None]) -> list[inspect.Paramet
             _option(None, "--set", help="STAGE.OPTION=VALUE, e.g. generator.epochs=5 (repeatable)."),
         ),
         p("seed", int, _option(0, "--seed", help="Random seed for every stage.")),
+        p("seeds", str | None, _option(None, "--seeds", help="Run once per seed, e.g. 0,1,2, then report mean ± std.")),
         p("max_history", int, _option(20, "--max-history", help="Most recent items in a history.")),
         p(
             "exclude_history",
@@ -76,6 +78,28 @@ def _refuse_overriding_flags(
         for option in sorted(set_by_flags & set(settings.get(stage, {}))):
             names = " ".join(p.default.param_decls[0] for p in flags_on)
             raise ConfigError(f"--set {stage}.{option} would undo {names}, which sets it; drop one of them")
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated integers, got {text!r}", param_hint="--seeds") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise typer.BadParameter(f"expected distinct seeds, got {text!r}", param_hint="--seeds")
+    return seeds
+
+
+def print_seed_summary(run_dirs: list[str]) -> None:
+    """Mean ± std over the seeds just run, on validation and test."""
+    from genrec.console import console
+    from genrec.report import group_runs, load_runs, summarize
+
+    for group in group_runs(load_runs(run_dirs)).values():
+        for split in ("valid", "test"):
+            summary = summarize(group, split)
+            cells = ", ".join(f"{m} {mean:.4f} ± {std:.4f}" for m, (mean, std) in summary.items() if "@10" in m)
+            console.print(f"{split} over seeds {', '.join(str(r.seed) for r in group)}: {cells}")
 
 
 def recipe_command(
@@ -130,11 +154,18 @@ def recipe_command(
         if kwargs["print_config"]:
             typer.echo(json.dumps(resolved, indent=2, default=str))
             return
-        pipeline = Pipeline(config, registry)
-        if not kwargs["resume"]:
-            pipeline.fresh = True
-        results = pipeline.run()
-        print_results(results)
+        seeds = _seeds(kwargs["seeds"]) if kwargs["seeds"] else [config.seed]
+        finished = []
+        for seed in seeds:
+            # One run directory per seed: <run dir>/seed<N> when one is given, else the default name.
+            run_dir = config.run_dir / f"seed{seed}" if config.run_dir and kwargs["seeds"] else config.run_dir
+            pipeline = Pipeline(dataclasses.replace(config, seed=seed, run_dir=run_dir), registry)
+            pipeline.fresh = not kwargs["resume"]
+            results = pipeline.run()
+            print_results(results)
+            finished.append(results["run_dir"])
+        if len(finished) > 1:
+            print_seed_summary(finished)
 
     command.__signature__ = inspect.Signature(_common_parameters(stages) + extra)  # type: ignore[attr-defined]
     command.__doc__ = doc or f"Run the {name} recipe."

@@ -22,4 +22,4 @@ app.add_typer(analyze_app, name="analyze")
 app.add_typer(store_app, name="store")
 app.add_typer(items_app, name="items")
 
-from genrec.cli import analyze, components, data, store, use  # noqa: E402,F401  (commands register on import)
+from genrec.cli import analyze, components, data, report, store, use  # noqa: E402,F401  (commands register on import)
