@@ -118,6 +118,7 @@ def resolve_config(config: PipelineConfig, registry: Registry, settings: Mapping
                 flag = "--embedder" if stage == "embedder" else "--collaborative-embedder"
                 raise ConfigError(f"{flag} {spec.name!r} is a {modality} embedder; a {expected} one is needed")
         resolved[stage] = {"name": spec.name, "options": {**component.defaults(), **spec.options}}
+        check_values(component, spec.options, f"{stage} {spec.name!r}")
     generator_cls = registry.get("generator", config.generator.name).load()
     if getattr(generator_cls, "uses_codes", True) and (config.quantizer is None or config.fuser is None):
         raise ConfigError(f"generator {config.generator.name!r} needs codes: give --fuser and --quantizer")
@@ -134,6 +135,21 @@ def resolve_config(config: PipelineConfig, registry: Registry, settings: Mapping
         "stages": resolved,
         **({"notes": config.notes} if config.notes else {}),
     }
+
+
+def check_values(component: Any, options: Mapping[str, Any], where: str) -> None:
+    """Build the component once, so that its own value checks run before any stage does any work."""
+    from genrec.device import resolve_device
+
+    for name, value in options.items():
+        if name == "device" and isinstance(value, str):
+            resolve_device(value, f"{where} option 'device'")
+    try:
+        component.load()(**options)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as error:  # a third-party component's own check
+        raise ConfigError(f"{where}: {error}") from None
 
 
 def pick_device(preference: str = "auto") -> str:
@@ -283,6 +299,12 @@ class Pipeline:
         started = time.perf_counter()
         self.dataset = load_dataset(config.data)
         self.split = leave_one_out(self.dataset, config.max_history, config.exclude_history)
+        if len(self.split.test_targets) == 0:
+            from genrec.errors import DataError
+
+            raise DataError(
+                self.dataset.path or Path(config.data), "no user has the 3 or more items a validation and test need"
+            )
         self.data = RecData(self.dataset, self.split, seed=config.seed, device=pick_device(config.device))
         self.data_key = {"data": self.dataset.fingerprint, "max_history": config.max_history}
         if config.exclude_history:  # another protocol selects other epochs: keyed only when on, so older keys hold

@@ -17,7 +17,7 @@ from typing import Any
 
 import typer
 
-from genrec.errors import ConfigError
+from genrec.errors import ConfigError, DataError
 from genrec.pipeline import Pipeline, PipelineConfig, StageSpec, parse_settings, print_results, resolve_config
 
 Adjust = Callable[[PipelineConfig, dict[str, Any]], None]
@@ -62,6 +62,12 @@ def _common_parameters(stages: Mapping[str, str | None]) -> list[inspect.Paramet
         p("force", bool, _option(False, "--force", help="Quantize even if a codebook collapses.")),
         p("resume", bool, _option(True, "--resume/--no-resume", help="Reuse finished stages and checkpoints.")),
         p("print_config", bool, _option(False, "--print-config", help="Print the resolved config and exit.")),
+        p(
+            "config_file",
+            Path | None,
+            _option(None, "--config", help="A config as --print-config prints it (JSON or YAML); flags and --set win."),
+        ),
+        p("as_json", bool, _option(False, "--json", help="Print the results as JSON on stdout.")),
     ]
     return params
 
@@ -78,6 +84,42 @@ def _refuse_overriding_flags(
         for option in sorted(set_by_flags & set(settings.get(stage, {}))):
             names = " ".join(p.default.param_decls[0] for p in flags_on)
             raise ConfigError(f"--set {stage}.{option} would undo {names}, which sets it; drop one of them")
+
+
+def _with_config_file(
+    kwargs: dict[str, Any], path: Path, recipe: str, stages: Mapping[str, str | None]
+) -> dict[str, Any]:
+    """The command's arguments with a config file's values wherever a flag was left at its default."""
+    import yaml
+
+    if not path.is_file():
+        raise DataError(path, "no such config file")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        raise DataError(path, f"not valid YAML or JSON ({getattr(error, 'problem', error)})",
+                        mark.line + 1 if mark else None) from None  # fmt: skip
+    if not isinstance(loaded, dict) or not isinstance(loaded.get("stages", {}), dict):
+        raise DataError(path, "expected a mapping as --print-config prints it (recipe, data, stages, ...)")
+    if loaded.get("recipe", recipe) != recipe:
+        raise DataError(path, f"is a config of recipe {loaded['recipe']!r}, not {recipe!r}")
+    defaults = {p.name: p.default.default for p in _common_parameters(stages)}
+    merged = dict(kwargs)
+    for key in ("data", "seed", "max_history", "exclude_history", "device", "force"):
+        if key in loaded and kwargs[key] == defaults[key]:
+            merged[key] = loaded[key]
+    file_options: dict[str, dict[str, Any]] = {}
+    for stage, spec in loaded.get("stages", {}).items():
+        if stage not in stages:
+            raise DataError(path, f"stage {stage!r} is not a stage of recipe {recipe!r} ({', '.join(stages)})")
+        if not isinstance(spec, dict) or "name" not in spec:
+            raise DataError(path, f"stage {stage!r}: expected {{name: ..., options: {{...}}}}")
+        if kwargs.get(stage) == defaults.get(stage):
+            merged[stage] = spec["name"]
+            file_options[stage] = dict(spec.get("options") or {})
+    merged["file_options"] = file_options
+    return merged
 
 
 def _seeds(text: str) -> list[int]:
@@ -126,7 +168,12 @@ def recipe_command(
         from genrec.plugins import get_registry
 
         flags = {p.name: kwargs.pop(p.name) for p in extra}
-        specs = {stage: StageSpec(kwargs[stage], {}) for stage in stages if kwargs.get(stage)}
+        if kwargs["config_file"] is not None:
+            kwargs = _with_config_file(kwargs, kwargs["config_file"], name, stages)
+        file_options = kwargs.pop("file_options", {})
+        specs = {
+            stage: StageSpec(kwargs[stage], dict(file_options.get(stage, {}))) for stage in stages if kwargs.get(stage)
+        }
         config = PipelineConfig(
             recipe=name,
             data=kwargs["data"],
@@ -163,6 +210,8 @@ def recipe_command(
             pipeline.fresh = not kwargs["resume"]
             results = pipeline.run()
             print_results(results)
+            if kwargs["as_json"]:
+                typer.echo(json.dumps({k: v for k, v in results.items() if k != "per_user"}, indent=2))
             finished.append(results["run_dir"])
         if len(finished) > 1:
             print_seed_summary(finished)

@@ -121,3 +121,82 @@ def test_store_clean_shows_first_and_deletes_with_yes(tmp_path):
     deleted = run_genrec("store", "clean", "--store-dir", str(tmp_path), "--yes")
     assert deleted.returncode == 0 and "deleted 1 directory" in deleted.stdout and not kept.exists()
     _assert_clean_failure(run_genrec("store", "list", "--store-dir", str(tmp_path / "none")), "--store-dir")
+
+
+def test_version_and_show():
+    from genrec import __version__
+
+    assert run_genrec("--version").stdout.strip() == f"genrec {__version__}"
+    shown = run_genrec("show", "causal", "--json")
+    assert shown.returncode == 0, shown.stderr
+    payload = json.loads(shown.stdout)
+    options = {o["name"]: o for o in payload["options"]}
+    assert payload["kind"] == "generator" and options["epochs"]["default"] == 30 and options["epochs"]["type"] == "int"
+    assert "causal" in payload["doc"]
+    table = run_genrec("show", "quantizer/kmeans")
+    assert table.returncode == 0 and "codebook_size" in table.stdout
+    missing = run_genrec("show", "nope")
+    assert missing.returncode == 1 and "no component 'nope'" in missing.stdout + missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "fragment"),
+    [
+        ("generator.epochs=0", "'epochs' must be at least 1"),
+        ("generator.dropout=1.5", "'dropout' must be in [0, 1)"),
+        ("quantizer.codebook_size=0", "'codebook_size' must be at least 1"),
+        ("generator.device=gpu", "'gpu' is not a torch device"),
+    ],
+)
+def test_bad_values_fail_before_any_stage_runs(tmp_path, setting, fragment):
+    result = run_genrec("recipe", "tiger", "--data", "demo", "--run-dir", str(tmp_path / "run"), "--set", setting)
+    assert result.returncode == 1 and fragment in result.stdout + result.stderr
+    assert not (tmp_path / "store").exists()  # nothing was built
+
+
+def test_a_third_party_value_error_is_one_config_error():
+    from genrec.errors import ConfigError
+    from genrec.pipeline import check_values
+    from genrec.registry import Registry
+
+    class Picky:
+        def __init__(self, size: int = 1):
+            if size > 3:
+                raise ValueError(f"size must be at most 3, got {size}")
+
+    registry = Registry()
+    registry.add("quantizer", "picky", Picky)
+    with pytest.raises(ConfigError, match="quantizer 'picky': size must be at most 3, got 5"):
+        check_values(registry.get("quantizer", "picky"), {"size": 5}, "quantizer 'picky'")
+
+
+def test_config_files_round_trip_and_flags_win(tmp_path):
+    printed = run_genrec("recipe", "prorec", "--print-config", "--set", "generator.epochs=3")
+    (tmp_path / "c.json").write_text(printed.stdout)
+    again = run_genrec("recipe", "prorec", "--config", str(tmp_path / "c.json"), "--print-config")
+    assert json.loads(again.stdout) == json.loads(printed.stdout)
+    import yaml
+
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(json.loads(printed.stdout)))
+    overridden = run_genrec("recipe", "prorec", "--config", str(tmp_path / "c.yaml"), "--seed", "4", "--set",
+                            "generator.epochs=5", "--print-config")  # fmt: skip
+    config = json.loads(overridden.stdout)
+    assert config["seed"] == 4 and config["stages"]["generator"]["options"]["epochs"] == 5
+    wrong = run_genrec("recipe", "tiger", "--config", str(tmp_path / "c.yaml"))
+    assert wrong.returncode == 1 and "is a config of recipe 'prorec'" in wrong.stdout + wrong.stderr
+    (tmp_path / "bad.yaml").write_text("stages: [1, 2\n")
+    bad = run_genrec("recipe", "prorec", "--config", str(tmp_path / "bad.yaml"))
+    assert bad.returncode == 1 and "bad.yaml" in bad.stdout + bad.stderr
+
+
+def test_results_as_json_on_stdout_and_no_evaluable_users_is_an_error(tmp_path):
+    result = run_genrec("recipe", "sasrec", "--data", "demo", "--run-dir", str(tmp_path / "run"), "--json",
+                        "--set", "generator.epochs=1")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert set(json.loads(result.stdout)["test"]) >= {"ndcg@10", "recall@10"}
+    data = tmp_path / "tiny"
+    data.mkdir()
+    (data / "interactions.txt").write_text("1 1 2\n2 2 1\n")
+    (data / "items.jsonl").write_text('{"item_id": 1, "title": "a"}\n{"item_id": 2, "title": "b"}\n')
+    empty = run_genrec("recipe", "sasrec", "--data", str(data), "--run-dir", str(tmp_path / "r2"))
+    assert empty.returncode == 1 and "no user has the 3 or more items" in empty.stdout + empty.stderr

@@ -69,3 +69,49 @@ def list_plugins(as_json: bool = typer.Option(False, "--json", help="Machine-rea
             f"[red]{info.error}[/red]" if info.error else "",
         )
     Console().print(table)
+
+
+@app.command("show")
+def show(
+    component: str = typer.Argument(..., help="A component name, or KIND/NAME when names repeat across kinds."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """A component's documentation and its options: type, default."""
+    import inspect
+
+    from genrec.errors import ConfigError
+    from genrec.plugins import get_registry
+
+    kind, _, name = component.rpartition("/")
+    found = [c for c in get_registry() if c.name == name and (not kind or c.kind == kind)]
+    if not found:
+        raise ConfigError(f"no component {component!r} (genrec list shows them all)")
+    if len(found) > 1:
+        kinds = ", ".join(f"{c.kind}/{c.name}" for c in found)
+        raise ConfigError(f"{name!r} names {len(found)} components: give one of {kinds}")
+    (entry,) = found
+    factory = entry.load()
+    doc = inspect.getdoc(factory) or entry.description
+    options = []
+    for option, parameter in entry.options().items():
+        annotation = parameter.annotation
+        type_name = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+        required = parameter.default is inspect.Parameter.empty
+        options.append({"name": option, "type": type_name, "default": None if required else parameter.default,
+                        "required": required})  # fmt: skip
+    if as_json:
+        payload = {"kind": entry.kind, "name": entry.name, "plugin": entry.plugin, "doc": doc, "options": options}
+        typer.echo(json.dumps(payload, indent=2, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]{entry.kind} {entry.name}[/bold] (plugin {entry.plugin})", highlight=False)
+    console.print(doc, highlight=False)
+    table = Table(title="options (--set STAGE.OPTION=VALUE)")
+    for column in ("option", "type", "default"):
+        table.add_column(column)
+    for option in options:
+        table.add_row(option["name"], option["type"], "(required)" if option["required"] else repr(option["default"]))
+    console.print(table)
