@@ -2,19 +2,68 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import TypeVar
+import contextlib
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
 
 from rich.console import Console
 
 T = TypeVar("T")
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False, log_path=False)
 if not console.is_terminal:  # logs and CI: wide enough that tables keep their column names
     console.width = max(console.width, 120)
+_copies: list[Console] = []  # run logs (log.txt) that every line also goes to
+_epoch_sinks: list[tuple[Path, str]] = []  # (metrics.jsonl, stage) that every epoch record goes to
 
 
 def log(message: str) -> None:
-    console.log(message, _stack_offset=2)
+    console.log(message)
+    for copy in _copies:
+        copy.log(message)
+
+
+def echo(renderable: Any) -> None:
+    """Print a table or line on the console, and into the run logs."""
+    console.print(renderable)
+    for copy in _copies:
+        copy.print(renderable)
+
+
+@contextlib.contextmanager
+def run_log(path: Path) -> Iterator[None]:
+    """Append everything logged meanwhile to ``path`` (plain text), as the console shows it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as handle:
+        copy = Console(file=handle, width=120, log_path=False, highlight=False, color_system=None)
+        _copies.append(copy)
+        try:
+            yield
+        finally:
+            _copies.remove(copy)
+
+
+@contextlib.contextmanager
+def epoch_records(path: Path, stage: str) -> Iterator[None]:
+    """Append each epoch the shared loop finishes meanwhile to ``path`` as a JSON line of ``stage``."""
+    _epoch_sinks.append((path, stage))
+    try:
+        yield
+    finally:
+        _epoch_sinks.remove((path, stage))
+
+
+def epoch_line(stage: str, record: Mapping[str, Any]) -> str:
+    """One epoch record as a metrics.jsonl line: stage, 1-based epoch, loss, validation metrics, seconds."""
+    return json.dumps({"stage": stage, **record, "epoch": int(record["epoch"]) + 1}, default=float)
+
+
+def record_epoch(record: Mapping[str, Any]) -> None:
+    for path, stage in _epoch_sinks:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(epoch_line(stage, record) + "\n")
 
 
 def progress(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:

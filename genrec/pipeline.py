@@ -26,7 +26,7 @@ import numpy as np
 
 from genrec import distributed
 from genrec.artifacts import Artifact, ArtifactStore, atomic_write_json, load_arrays, save_arrays
-from genrec.console import console, log
+from genrec.console import echo, epoch_line, epoch_records, log, run_log
 from genrec.contracts import ItemCodes, ItemEmbeddings, RecData, auxiliary_losses_of
 from genrec.errors import ConfigError
 from genrec.registry import Registry
@@ -35,6 +35,9 @@ from genrec.saved import FITTED, ITEMS, save_fitted, write_items
 STAGES = ("embedder", "collaborative", "fuser", "quantizer", "generator")
 KIND_OF_STAGE = {"collaborative": "embedder"}
 BUILD_RECORD = "build.json"  # in each stage artifact: the seconds its build took
+HISTORY = "history.jsonl"  # in a training stage's artifact: one line per epoch of the shared loop
+METRICS = "metrics.jsonl"  # in the run directory: every training stage's epochs, live, then complete
+LOG = "log.txt"  # in the run directory: the console's lines
 
 
 @dataclass
@@ -226,13 +229,16 @@ class Pipeline:
             fit_threads()  # each stage starts on the cores other processes leave free
             self.data.workdir = workdir
             # rank 0 alone writes checkpoints, so it alone holds their lock
-            with self.store.work_lock(stage, work_key) if distributed.is_main() else nullcontext():
+            lock = self.store.work_lock(stage, work_key) if distributed.is_main() else nullcontext()
+            with lock, epoch_records(self.run_dir / METRICS, stage):
                 build(tmp)
             # What building cost (and how training went), kept with the artifact for runs that reuse it.
             record: dict[str, Any] = {"seconds": round(time.perf_counter() - started, 2)}
             trained = getattr(self._built.get(stage), "result", None)
             if isinstance(trained, TrainResult):
                 record["training"] = trained.summary()
+                lines = (epoch_line(stage, epoch) for epoch in trained.history)
+                (tmp / HISTORY).write_text("".join(line + "\n" for line in lines))
             (tmp / BUILD_RECORD).write_text(json.dumps(record))
 
         log(f"[bold]{stage}[/bold]: {getattr(self.config, stage).name}")
@@ -364,6 +370,12 @@ class Pipeline:
         return codes, stats, key
 
     def run(self) -> dict[str, Any]:
+        """Every stage, then the results; the console's lines also go to the run directory's log.txt."""
+        self.prepare()
+        with run_log(self.run_dir / LOG) if distributed.is_main() else nullcontext():
+            return self._run()
+
+    def _run(self) -> dict[str, Any]:
         from genrec.evaluation import (
             encode_ranks,
             evaluate,
@@ -374,7 +386,6 @@ class Pipeline:
         )
 
         config = self.config
-        self.prepare()
         split, dataset = self.split, self.dataset
         codes: ItemCodes | None = None
         stats: dict[str, Any] = {}
@@ -439,9 +450,21 @@ class Pipeline:
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         if distributed.is_main():
+            self._write_metrics()
             atomic_write_json(self.run_dir / "results.json", results)
         results["run_dir"] = str(self.run_dir)
         return results
+
+    def _write_metrics(self) -> None:
+        """The run's metrics.jsonl, complete: every training stage's epochs, across resumes and reuse."""
+        from genrec.artifacts import atomic_write_text
+
+        lines = []
+        for entry in self.reused.values():
+            history = Path(entry["path"]) / HISTORY
+            if history.is_file():
+                lines.append(history.read_text())
+        atomic_write_text(self.run_dir / METRICS, "".join(lines))
 
 
 def _version() -> str:
@@ -459,6 +482,7 @@ def default_run_dir(resolved: Mapping[str, Any]) -> Path:
 
 
 def print_results(results: Mapping[str, Any]) -> None:
+    """The results table, timings and where the results are, on the console and in the run's log.txt."""
     from rich.table import Table
 
     table = Table(title=f"{results['recipe']} on {results['data']['name']}")
@@ -471,10 +495,19 @@ def print_results(results: Mapping[str, Any]) -> None:
     table.add_row(
         "most popular (test)", *(f"{results['baselines']['most_popular']['test'][m]:.4f}" for m in metric_names)
     )
-    console.print(table)
-    timing = ", ".join(f"{k} {v:.1f}s" for k, v in results["timings"].items())
-    console.print(f"timings: {timing}")
-    console.print(f"results: {Path(results['run_dir']) / 'results.json'}")
+    run_dir = Path(results["run_dir"])
+    with run_log(run_dir / LOG) if distributed.is_main() else nullcontext():
+        echo(table)
+        timing = ", ".join(f"{k} {v:.1f}s" for k, v in results["timings"].items())
+        echo(f"timings: {timing}")
+        training = results.get("training") or {}
+        allowed = results["config"]["stages"]["generator"]["options"].get("epochs")
+        if training and training.get("best_epoch") == training.get("epochs_run") == allowed:
+            echo(
+                f"note: the best epoch was the last one allowed ({allowed}): the generator was still improving "
+                f"(--set generator.epochs=N with N > {allowed} continues it)"
+            )
+        echo(f"results: {run_dir / 'results.json'}; per-epoch metrics: {run_dir / METRICS}")
 
 
 def config_dict(config: PipelineConfig) -> dict[str, Any]:

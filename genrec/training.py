@@ -35,7 +35,7 @@ import torch
 
 from genrec import distributed
 from genrec.artifacts import load_checkpoint, save_checkpoint
-from genrec.console import progress
+from genrec.console import progress, record_epoch
 from genrec.errors import ConfigError, TrainingError
 from genrec.threads import fit_threads
 
@@ -259,6 +259,8 @@ def train(
             else:
                 stale += 1
         history.append(record)
+        if distributed.is_main():
+            record_epoch(record)  # into the run's metrics.jsonl while it trains
         shown = ""
         if "valid" in record:
             error = record["valid"].get(f"{config.monitor}_se")

@@ -101,3 +101,16 @@ def test_the_exclude_history_protocol_is_recorded_and_keyed_apart(tmp_path, stor
     assert excluded["protocol"]["exclude_history"] is True and standard["protocol"]["exclude_history"] is False
     assert excluded["stages"]["generator"]["key"] != standard["stages"]["generator"]["key"]
     assert not excluded["stages"]["generator"]["reused"]
+
+
+def test_run_directory_keeps_per_epoch_metrics_and_the_console_log(tmp_path, store):
+    args = ("--set", "generator.epochs=2", "--set", "generator.dim=16")  # a model no other test trains
+    results = _run("sasrec", tmp_path / "run", store, *args)
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [line["epoch"] for line in lines] == [1, 2] and all(line["stage"] == "generator" for line in lines)
+    assert [round(line["valid"]["ndcg@10"], 5) for line in lines] == results["training"]["valid_curve"]
+    log = (tmp_path / "run" / "log.txt").read_text()
+    assert "epoch 2/2" in log and "sasrec on demo" in log
+    # Reused by a second run, the stage's history still fills the new run's metrics.jsonl.
+    _run("sasrec", tmp_path / "again", store, *args)
+    assert (tmp_path / "again" / "metrics.jsonl").read_text() == (tmp_path / "run" / "metrics.jsonl").read_text()
