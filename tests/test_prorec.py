@@ -336,3 +336,24 @@ def test_aligned_teachers_train_with_the_sasrec_generator(bases):
     aux = auxiliary_losses_of(quantizer, fused)
     generator = SASRecGenerator(dim=16, epochs=1, batch_size=64, device="cpu").fit(data, aux_losses=aux)
     assert np.isfinite(generator.result.history[0]["loss"])
+
+
+def test_items_no_training_sequence_has_are_placed_like_new_items():
+    data = tiny_recdata()
+    train_items = np.concatenate(data.split.train)
+    unseen = np.setdiff1d(np.arange(1, data.n_items + 1), train_items)
+    for sequence in data.split.train[:3]:  # make a few items unseen: drop them from the training split
+        unseen = np.union1d(unseen, sequence[:1])
+    keep = ~np.isin(np.arange(1, data.n_items + 1), unseen)
+    data.split.train = [s[~np.isin(s, unseen)] for s in data.split.train]
+    rng = np.random.default_rng(1)
+    semantic = ItemEmbeddings(rng.normal(size=(data.n_items, 24)).astype(np.float32), modality="semantic")
+    fuser = ProrecAlign(**FAST)
+    fused = fuser.fuse(data, {"semantic": semantic})
+    placed = fuser.fuse_new({"semantic": semantic.vectors[unseen - 1]})
+    assert np.allclose(fused.vectors[unseen - 1], placed, atol=1e-5)  # as a new item would be
+    assert len({tuple(np.round(row, 4)) for row in fused.vectors[unseen - 1]}) == len(unseen)
+    trained = ProrecAlign(**FAST, unseen_items="trained").fuse(data, {"semantic": semantic})
+    assert np.allclose(trained.vectors[keep], fused.vectors[keep]) and not np.allclose(
+        trained.vectors[unseen - 1], fused.vectors[unseen - 1]
+    )

@@ -170,7 +170,7 @@ def _own_store(run_dir, results, tmp_path):
 def test_a_changed_weights_file_is_refused(prorec_run, tmp_path):
     run_dir, results = prorec_run
     store = _own_store(run_dir, results, tmp_path)
-    weights = next(store.glob("generator/*/fitted/weights.safetensors"))
+    weights = store / "generator" / results["stages"]["generator"]["key"] / "fitted" / "weights.safetensors"
     data = bytearray(weights.read_bytes())
     data[-1] ^= 1
     weights.write_bytes(bytes(data))

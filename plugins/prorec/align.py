@@ -141,6 +141,7 @@ class ProrecAlign:
         align_items: Literal["batch", "uniform"] = "batch",
         integrated: Literal["collaborative", "normalized", "concat"] = "collaborative",
         collaborative_model: Literal["sasrec", "din"] = "sasrec",
+        unseen_items: Literal["adapted", "trained"] = "adapted",
         seed: int | None = None,
         device: str = "auto",
     ):
@@ -165,6 +166,7 @@ class ProrecAlign:
             ("align_items", align_items, ("batch", "uniform")),
             ("integrated", integrated, ("collaborative", "normalized", "concat")),
             ("collaborative_model", collaborative_model, ("sasrec", "din")),
+            ("unseen_items", unseen_items, ("adapted", "trained")),
         ):
             if value not in choices:
                 raise ConfigError(f"fuser 'prorec-align': option {name!r} must be one of {choices}, got {value!r}")
@@ -174,7 +176,7 @@ class ProrecAlign:
         self.epochs, self.patience = epochs, patience
         self.warmup_steps, self.schedule, self.decay_fraction = warmup_steps, schedule, decay_fraction
         self.temperature, self.align_weight, self.align_items = temperature, align_weight, align_items
-        self.integrated, self.collaborative_model = integrated, collaborative_model
+        self.integrated, self.collaborative_model, self.unseen_items = integrated, collaborative_model, unseen_items
         self.seed, self.device = seed, device
         self.model: AlignmentModel | None = None
         self.adapter: AdaptationLayer | None = None  # what places new items, after fuse() or load()
@@ -268,7 +270,9 @@ class ProrecAlign:
             checkpoint_dir=self._checkpoint_dir(data, semantic, seed),
             log=self.log,  # None: the shared loop's console log, like every other training stage
         )
-        return self._integrated(model)
+        seen = np.zeros(n_items + 1, dtype=bool)
+        seen[np.concatenate(data.split.train)] = True
+        return self._integrated(model, unseen=np.flatnonzero(~seen[1:]))
 
     def save(self, directory: Path) -> None:
         """The adaptation layer, and the collaborative vectors' mean length (new items are scaled to it)."""
@@ -320,13 +324,25 @@ class ProrecAlign:
         )
         return Path(data.workdir) / "prorec-align" / key
 
-    def _integrated(self, model: AlignmentModel) -> ItemEmbeddings:
+    def _integrated(self, model: AlignmentModel, unseen: np.ndarray) -> ItemEmbeddings:
+        """The vectors to quantize and the teachers; ``unseen`` rows (items no training sequence has)
+        are placed as new items are, when ``unseen_items="adapted"``: their collaborative vectors never
+        trained, so the next-item loss alone has moved them, all alike."""
         model.eval()
         with torch.no_grad():
             collaborative = model.collaborative.item_embedding.weight[1:].float()
-            self.adapter, self.collaborative_norm = model.adapter, float(collaborative.norm(dim=1).mean())
             items = torch.arange(1, len(model.semantic), device=model.semantic.device)
             adapted = torch.cat([model.adapted(items[s : s + 4096]).float() for s in range(0, len(items), 4096)])
+        seen = np.ones(len(collaborative), dtype=bool)
+        seen[unseen] = False
+        self.adapter = model.adapter
+        self.collaborative_norm = float(
+            collaborative[torch.from_numpy(seen).to(collaborative.device)].norm(dim=1).mean()
+        )
+        if self.unseen_items == "adapted" and len(unseen):
+            rows = torch.from_numpy(unseen).to(collaborative.device)
+            collaborative = collaborative.clone()
+            collaborative[rows] = F.normalize(adapted[rows], dim=1) * self.collaborative_norm
         if self.integrated == "concat":
             vectors = torch.cat([F.normalize(collaborative, dim=1), F.normalize(adapted, dim=1)], 1) / math.sqrt(2)
         elif self.integrated == "normalized":  # directions only: what the cosine alignment shapes
