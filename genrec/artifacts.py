@@ -166,6 +166,28 @@ class ArtifactStore:
         """Where a training stage keeps its checkpoints (kept after publishing; see ``clean``)."""
         return self.root / stage / f"{WORK}{key}"
 
+    @staticmethod
+    @contextlib.contextmanager
+    def holding(lock: Any, what: str) -> Iterator[None]:
+        """Hold ``lock``; while another process holds it, say so and who, then wait for it."""
+        from filelock import Timeout
+
+        owner = Path(lock.lock_file + ".owner")
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            from genrec.console import log
+
+            holder = owner.read_text().strip() if owner.is_file() else "another process"
+            log(f"waiting for {what}: {holder} is building it (lock {lock.lock_file})")
+            lock.acquire()
+        try:
+            owner.write_text(f"process {os.getpid()} on {os.uname().nodename}\n")
+            yield
+        finally:
+            owner.unlink(missing_ok=True)
+            lock.release()
+
     def work_lock(self, stage: str, key: str):  # noqa: ANN201 - a filelock.FileLock
         return self.lock(stage, f"work-{key}")
 
@@ -195,7 +217,7 @@ class ArtifactStore:
         manifest = self._full_manifest(stage, manifest)
         key = digest(manifest)
         path = self.path_for(stage, key)
-        with self.lock(stage, key):
+        with self.holding(self.lock(stage, key), f"the {stage} stage {key}"):
             if (path / MANIFEST).is_file():
                 return Artifact(stage, key, path, json.loads((path / MANIFEST).read_text()), True)
             with atomic_directory(path) as tmp:

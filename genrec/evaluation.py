@@ -88,9 +88,12 @@ def evaluate_ranks(
     so the result equals the single-process one (for a ``recommend`` that ranks each user on its own);
     every rank must call this.
     """
+    from genrec.console import progress
+
     fit_threads()
     mine = distributed.shard(histories)
-    ranked = [recommend(mine[start : start + batch_size], k) for start in range(0, len(mine), batch_size)]
+    starts = range(0, len(mine), batch_size)
+    ranked = [recommend(mine[start : start + batch_size], k) for start in progress(starts, "ranking", len(starts))]
     local = np.concatenate(ranked) if ranked else np.zeros((0, k), np.int64)
     return target_ranks(distributed.all_gather_rows(local), targets, k)
 

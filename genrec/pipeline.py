@@ -229,7 +229,8 @@ class Pipeline:
             fit_threads()  # each stage starts on the cores other processes leave free
             self.data.workdir = workdir
             # rank 0 alone writes checkpoints, so it alone holds their lock
-            lock = self.store.work_lock(stage, work_key) if distributed.is_main() else nullcontext()
+            held = self.store.holding(self.store.work_lock(stage, work_key), f"the {stage} checkpoints {work_key}")
+            lock = held if distributed.is_main() else nullcontext()
             with lock, epoch_records(self.run_dir / METRICS, stage):
                 build(tmp)
             # What building cost (and how training went), kept with the artifact for runs that reuse it.

@@ -162,3 +162,27 @@ def test_clean_keeps_what_a_running_build_holds(tmp_path):
         removed, busy = store.clean()
     assert removed == [] and {e.path for e in busy} == {checkpoints, killed}
     assert checkpoints.exists() and killed.exists()
+
+
+def test_a_run_waiting_for_another_runs_stage_says_who_holds_it(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import sys, time\n"
+        "from genrec.artifacts import ArtifactStore\n"
+        "store = ArtifactStore(sys.argv[1])\n"
+        "def build(tmp):\n"
+        "    time.sleep(float(sys.argv[2])); (tmp / 'x').write_text('1')\n"
+        "print(store.stage('s', {'a': 1}, build).reused)\n"
+    )
+    first = subprocess.Popen([sys.executable, "-c", script, str(tmp_path), "3"], stdout=subprocess.PIPE, text=True)
+    lock = tmp_path / "s"
+    deadline = time.time() + 20
+    while not any(lock.glob("*.owner")) and time.time() < deadline:
+        time.sleep(0.05)
+    second = subprocess.run([sys.executable, "-c", script, str(tmp_path), "0"], capture_output=True, text=True)
+    assert first.communicate(timeout=30)[0].strip() == "False" and second.stdout.strip() == "True"
+    assert f"process {first.pid}" in second.stderr and "is building it" in second.stderr
+    assert not any(lock.glob("*.owner"))  # released with the lock

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from genrec.console import console
 from genrec.contracts import ItemEmbeddings, RecData
 from genrec.device import resolve_device
 from genrec.errors import ConfigError, DataError
@@ -72,7 +73,7 @@ class TextEmbedder:
             batch_size=self.batch_size,
             normalize_embeddings=self.normalize,
             convert_to_numpy=True,
-            show_progress_bar=False,
+            show_progress_bar=console.is_terminal,  # a bar with a total on a terminal, nothing in logs
         )
         return np.asarray(vectors, dtype=np.float32)
 
