@@ -48,3 +48,30 @@ def prepare(
         raise typer.BadParameter(f"{name!r} is not one of {', '.join(AMAZON)}", param_hint="NAME")
     directory = prepare_dataset(name, root=root, base_url=base_url)
     typer.echo(f"prepared {name} in {directory}")
+
+
+@data_app.command("import")
+def import_(
+    interactions: Path = typer.Argument(..., help="CSV or TSV with a header: user, item and time columns."),
+    out: Path = typer.Option(..., "--out", help="The dataset directory to write."),
+    items: Path | None = typer.Option(None, "--items", help="Item metadata: CSV/TSV or JSON lines, by item id."),
+    user: str = typer.Option("user", "--user-column", help="The user id column."),
+    item: str = typer.Option("item", "--item-column", help="The item id column (in both files)."),
+    time: str = typer.Option(
+        "timestamp", "--time-column", help="Time column (numbers or ISO dates); '' for file order."
+    ),
+    kcore: int = typer.Option(0, "--kcore", help="Keep only users and items with at least this many interactions."),
+    separator: str | None = typer.Option(
+        None, "--separator", help="Field separator (default: tab if the header has one, else comma)."
+    ),
+) -> None:
+    """Import interactions with string ids into genrec's dataset layout (original ids kept as raw_id)."""
+    from genrec.data.importing import import_dataset
+
+    if kcore < 0:
+        raise typer.BadParameter("must be >= 0", param_hint="--kcore")
+    done = import_dataset(interactions, out, items, user, item, time or None, kcore, separator)
+    typer.echo(
+        f"{done.directory}: {done.users:,} users, {done.items:,} items, {done.interactions:,} interactions"
+        + (f" ({done.dropped:,} dropped by the {kcore}-core filter)" if kcore > 1 else "")
+    )

@@ -131,8 +131,14 @@ def read_dataset(directory: str | Path, name: str | None = None) -> Dataset:
     return Dataset(name or directory.name, sequences, items, path=directory)
 
 
-def write_dataset(directory: str | Path, sequences: list[np.ndarray], items: list[dict[str, Any]]) -> Path:
-    """Write a dataset in the documented layout, atomically (a temporary directory, then a rename)."""
+def write_dataset(
+    directory: str | Path,
+    sequences: list[np.ndarray],
+    items: list[dict[str, Any]],
+    extra: dict[str, str] | None = None,
+) -> Path:
+    """Write a dataset in the documented layout, atomically (a temporary directory, then a rename);
+    ``extra`` adds text files by name."""
     from genrec.artifacts import atomic_directory
 
     directory = Path(directory)
@@ -143,4 +149,6 @@ def write_dataset(directory: str | Path, sequences: list[np.ndarray], items: lis
         with (tmp / ITEMS).open("w", encoding="utf-8") as out:
             for item_id, record in enumerate(items, start=1):
                 out.write(json.dumps({**record, "item_id": item_id}, ensure_ascii=False) + "\n")
+        for name, text in (extra or {}).items():
+            (tmp / name).write_text(text, encoding="utf-8")
     return directory
