@@ -17,6 +17,21 @@ from genrec.registry import Registry
 
 __version__ = "0.1.0"
 
+
+def run_recipe(name: str, data: str = "demo", settings: dict | None = None, **flags: object) -> dict:
+    """Run a recipe from Python, as ``genrec recipe NAME`` would (see :func:`genrec.recipe.run_recipe`)."""
+    from genrec.recipe import run_recipe as run
+
+    return run(name, data, settings, **flags)
+
+
+def load_dataset(name: str):  # noqa: ANN201 - a genrec.data.Dataset
+    """A dataset by name (``demo``, ``beauty``, ...) or directory, validated."""
+    from genrec.data import load_dataset as load_data
+
+    return load_data(name)
+
+
 __all__ = [
     "AuxiliaryLoss",
     "ConfigError",
@@ -36,4 +51,6 @@ __all__ = [
     "__version__",
     "hookimpl",
     "load",
+    "load_dataset",
+    "run_recipe",
 ]

@@ -86,6 +86,29 @@ def _refuse_overriding_flags(
             raise ConfigError(f"--set {stage}.{option} would undo {names}, which sets it; drop one of them")
 
 
+def run_recipe(name: str, data: str = "demo", settings: Mapping[str, Any] | None = None, **flags: Any) -> dict:
+    """Run a registered recipe from Python, as ``genrec recipe NAME`` would; returns its results.
+
+    ``settings`` are ``--set`` values (``{"generator.epochs": 3}``); ``flags`` are the command's other
+    options by their Python names (``seed=1``, ``generator="causal"``, ``run_dir=Path(...)``,
+    ``no_distill=True``). With ``seeds="0,1,2"`` the result is the list of each seed's results.
+    """
+    from genrec.plugins import get_registry
+
+    command = get_registry().get("recipe", name).load()
+    parameters = inspect.signature(command).parameters
+    unknown = sorted(set(flags) - set(parameters))
+    if unknown:
+        accepted = ", ".join(parameters)
+        raise ConfigError(f"recipe {name!r}: unknown option(s) {', '.join(unknown)} (accepted: {accepted})")
+    kwargs = {key: getattr(p.default, "default", p.default) for key, p in parameters.items()}
+    kwargs.update(flags, data=data, set=[f"{key}={value}" for key, value in (settings or {}).items()])
+    results = command(**kwargs)
+    if results is None:
+        raise ConfigError("run_recipe: print_config runs nothing")
+    return results if flags.get("seeds") else results[0]
+
+
 def _with_config_file(
     kwargs: dict[str, Any], path: Path, recipe: str, stages: Mapping[str, str | None]
 ) -> dict[str, Any]:
@@ -164,7 +187,7 @@ def recipe_command(
     """
     extra = extra or []
 
-    def command(**kwargs: Any) -> None:
+    def command(**kwargs: Any) -> list[dict[str, Any]] | None:
         from genrec.plugins import get_registry
 
         flags = {p.name: kwargs.pop(p.name) for p in extra}
@@ -200,9 +223,9 @@ def recipe_command(
         resolved = resolve_config(config, registry, settings)
         if kwargs["print_config"]:
             typer.echo(json.dumps(resolved, indent=2, default=str))
-            return
+            return None
         seeds = _seeds(kwargs["seeds"]) if kwargs["seeds"] else [config.seed]
-        finished = []
+        finished, all_results = [], []
         for seed in seeds:
             # One run directory per seed: <run dir>/seed<N> when one is given, else the default name.
             run_dir = config.run_dir / f"seed{seed}" if config.run_dir and kwargs["seeds"] else config.run_dir
@@ -213,8 +236,10 @@ def recipe_command(
             if kwargs["as_json"]:
                 typer.echo(json.dumps({k: v for k, v in results.items() if k != "per_user"}, indent=2))
             finished.append(results["run_dir"])
+            all_results.append(results)
         if len(finished) > 1:
             print_seed_summary(finished)
+        return all_results
 
     command.__signature__ = inspect.Signature(_common_parameters(stages) + extra)  # type: ignore[attr-defined]
     command.__doc__ = doc or f"Run the {name} recipe."
