@@ -2,6 +2,7 @@
 
     GENREC_DATA_DIR=../shared/data .venv/bin/python benchmarks/generators.py                 # speed
     GENREC_DATA_DIR=../shared/data .venv/bin/python benchmarks/generators.py --busy 1        # beside a busy process
+    GENREC_DATA_DIR=../shared/data .venv/bin/python benchmarks/generators.py --generators "causal,causal:encoder=codes"
     GENREC_DATA_DIR=../shared/data .venv/bin/python benchmarks/generators.py --quality --set tiger.epochs=8
 
 Speed mode gives each generator a process of its own (so peak memory is its own) and prints training
@@ -72,8 +73,8 @@ def busy_loop(stop: Any) -> None:
         sum(i * i for i in range(10_000))
 
 
-def speed(name: str, steps: int, users: int, threads: int | None, dtype: str, data_name: str) -> dict[str, Any]:
-    """One generator's figures, measured in this process."""
+def speed(spec: str, steps: int, users: int, threads: int | None, dtype: str, data_name: str) -> dict[str, Any]:
+    """One generator's figures, measured in this process; ``spec`` is ``NAME`` or ``NAME:OPTION=VALUE,...``."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from genrec.plugins import get_registry
@@ -83,7 +84,8 @@ def speed(name: str, steps: int, users: int, threads: int | None, dtype: str, da
         torch.set_num_threads(threads)
     data = beauty(data_name)
     codes = random_codes(data.n_items)
-    options: dict[str, Any] = {"device": "cpu"}
+    name, _, given = spec.partition(":")
+    options: dict[str, Any] = {"device": "cpu", **dict(pair.split("=", 1) for pair in given.split(",") if pair)}
     if dtype != "default":
         options["bf16"] = dtype == "bf16"
     generator = get_registry().create("generator", name, **options)
@@ -220,7 +222,9 @@ def quality(names: list[str], settings: list[str], store: str, data_name: str) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="beauty")
-    parser.add_argument("--generators", default=",".join(GENERATORS))
+    parser.add_argument(
+        "--generators", default=",".join(GENERATORS), help="NAME or NAME:OPTION=VALUE;... separated by commas"
+    )
     parser.add_argument("--steps", type=int, default=60, help="timed training steps per generator")
     parser.add_argument("--users", type=int, default=3000, help="test users decoded per generator")
     parser.add_argument("--dtype", choices=("default", "fp32", "bf16"), default="default", help="default: each's own")
@@ -229,7 +233,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="GENERATOR.OPTION=VALUE in quality mode")
     parser.add_argument("--store", default="runs/store")
     args = parser.parse_args()
-    names = args.generators.split(",")
+    names = [spec.replace(";", ",") for spec in args.generators.split(",")]
     print(f"cpu: {os.cpu_count()} cores, torch {torch.__version__}, threads {torch.get_num_threads()}", flush=True)
     if args.quality:
         print(json.dumps(quality(names, args.set, args.store, args.data)))
