@@ -9,6 +9,10 @@ from genrec.testing.checks import (
     check_fuser,
     check_generator,
     check_quantizer,
+    checks_for,
+    generator_checks,
+    parametrize_with_checks,
+    quantizer_checks,
     tiny_dataset,
     tiny_recdata,
 )
@@ -18,6 +22,10 @@ __all__ = [
     "check_fuser",
     "check_generator",
     "check_quantizer",
+    "checks_for",
+    "generator_checks",
+    "parametrize_with_checks",
+    "quantizer_checks",
     "tiny_dataset",
     "tiny_recdata",
 ]

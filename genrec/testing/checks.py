@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -75,40 +75,84 @@ def check_fuser(fuser: Fuser, data: RecData | None = None, dims: Mapping[str, in
     return check_embeddings(fuser, fuser.fuse(data, inputs), data.n_items)
 
 
-def check_quantizer(quantizer: Quantizer, n_items: int = 200, dim: int = 16, seed: int = 0) -> np.ndarray:
-    """fit returns self; encode gives (n, levels) int64 codes within codebook_sizes, deterministically."""
-    blank = copy.deepcopy(quantizer)
+def _clustered(n_items: int = 200, dim: int = 16, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     centers = rng.normal(size=(8, dim)) * 3
-    embeddings = (centers[rng.integers(8, size=n_items)] + rng.normal(size=(n_items, dim))).astype(np.float32)
-    fitted = quantizer.fit(embeddings)
-    if fitted is not quantizer:
+    return (centers[rng.integers(8, size=n_items)] + rng.normal(size=(n_items, dim))).astype(np.float32)
+
+
+# Quantizer checks: each takes an unfitted quantizer (a copy of its own) and fails with a clear message.
+
+
+def check_quantizer_fit_returns_self(quantizer: Quantizer) -> None:
+    if quantizer.fit(_clustered()) is not quantizer:
         _fail(quantizer, "fit must return self")
+
+
+def check_quantizer_codes_fit_the_codebooks(quantizer: Quantizer) -> None:
+    embeddings = _clustered()
+    quantizer.fit(embeddings)
     sizes = quantizer.codebook_sizes
     if not sizes or not all(isinstance(s, int | np.integer) and s > 0 for s in sizes):
         _fail(quantizer, f"codebook_sizes must be a non-empty tuple of positive ints, got {sizes!r}")
     codes = quantizer.encode(embeddings)
-    if not isinstance(codes, np.ndarray) or codes.shape != (n_items, len(sizes)):
-        _fail(
-            quantizer,
-            f"encode must return an array of shape {(n_items, len(sizes))}, got {getattr(codes, 'shape', codes)}",
-        )
+    if not isinstance(codes, np.ndarray) or codes.shape != (len(embeddings), len(sizes)):
+        shape = getattr(codes, "shape", codes)
+        _fail(quantizer, f"encode must return an array of shape {(len(embeddings), len(sizes))}, got {shape}")
     if codes.dtype != np.int64:
         _fail(quantizer, f"codes must be int64, got {codes.dtype}")
     if (codes < 0).any() or (codes >= np.asarray(sizes)).any():
         _fail(quantizer, "codes fall outside [0, codebook_sizes)")
-    if not np.array_equal(quantizer.encode(embeddings), codes):
+
+
+def check_quantizer_encode_is_deterministic(quantizer: Quantizer) -> None:
+    embeddings = _clustered()
+    quantizer.fit(embeddings)
+    if not np.array_equal(quantizer.encode(embeddings), quantizer.encode(embeddings)):
         _fail(quantizer, "encode is not deterministic")
-    if len({tuple(row) for row in codes[:, :1].tolist()}) < 2:
+
+
+def check_quantizer_separates_clusters(quantizer: Quantizer) -> None:
+    embeddings = _clustered()
+    if len(set(quantizer.fit(embeddings).encode(embeddings)[:, 0].tolist())) < 2:
         _fail(quantizer, "the first level uses a single code for well-separated clusters")
-    again = copy.deepcopy(quantizer).fit(embeddings).encode(embeddings)
-    if not np.array_equal(again, codes):
+
+
+def check_quantizer_refit_is_reproducible(quantizer: Quantizer) -> None:
+    embeddings = _clustered()
+    again = copy.deepcopy(quantizer)
+    if not np.array_equal(quantizer.fit(embeddings).encode(embeddings), again.fit(embeddings).encode(embeddings)):
         _fail(quantizer, "fit with the same seed gives different codes")
-    if callable(getattr(quantizer, "save", None)):
-        restored = _round_trip(quantizer, blank)
-        if not np.array_equal(restored.encode(embeddings), codes):
-            _fail(quantizer, "after save and load, encode gives other codes")
-    return codes
+
+
+def check_quantizer_save_and_load(quantizer: Quantizer) -> None:
+    """A quantizer with ``save`` restores the same codes into an unfitted copy (others: nothing to check)."""
+    if not callable(getattr(quantizer, "save", None)):
+        return
+    embeddings = _clustered()
+    blank = copy.deepcopy(quantizer)
+    codes = quantizer.fit(embeddings).encode(embeddings)
+    if not np.array_equal(_round_trip(quantizer, blank).encode(embeddings), codes):
+        _fail(quantizer, "after save and load, encode gives other codes")
+
+
+def quantizer_checks() -> list[Callable[[Any], None]]:
+    return [
+        check_quantizer_fit_returns_self,
+        check_quantizer_codes_fit_the_codebooks,
+        check_quantizer_encode_is_deterministic,
+        check_quantizer_separates_clusters,
+        check_quantizer_refit_is_reproducible,
+        check_quantizer_save_and_load,
+    ]
+
+
+def check_quantizer(quantizer: Quantizer, n_items: int = 200, dim: int = 16, seed: int = 0) -> np.ndarray:
+    """Every quantizer check (each on a copy); returns the codes of ``n_items`` clustered vectors."""
+    for check in quantizer_checks():
+        check(copy.deepcopy(quantizer))
+    embeddings = _clustered(n_items, dim, seed)
+    return quantizer.fit(embeddings).encode(embeddings)
 
 
 def _round_trip(fitted: Any, blank: Any) -> Any:
@@ -126,21 +170,36 @@ def _round_trip(fitted: Any, blank: Any) -> Any:
     return loaded
 
 
-def check_generator(generator: Generator, data: RecData | None = None, codes: ItemCodes | None = None) -> np.ndarray:
-    """A generator fits on tiny data and ranks k distinct valid items per history."""
+# Generator checks: each takes an unfitted generator, fits it on tiny data, and checks one thing.
+
+
+def _tiny_codes(data: RecData) -> ItemCodes:
+    rng = np.random.default_rng(0)
+    first = rng.integers(4, size=data.n_items)
+    second = np.zeros(data.n_items, dtype=np.int64)
+    for value in range(4):
+        members = np.flatnonzero(first == value)
+        second[members] = np.arange(len(members))
+    return ItemCodes(np.stack([first, second], 1).astype(np.int64), (4, int(second.max()) + 1))
+
+
+def _fitted_generator(generator: Generator, data: RecData | None = None, codes: ItemCodes | None = None) -> Any:
     data = data or tiny_recdata()
-    if generator.uses_codes and codes is None:
-        rng = np.random.default_rng(0)
-        first = rng.integers(4, size=data.n_items)
-        second = np.zeros(data.n_items, dtype=np.int64)
-        for value in range(4):
-            members = np.flatnonzero(first == value)
-            second[members] = np.arange(len(members))
-        codes = ItemCodes(np.stack([first, second], 1).astype(np.int64), (4, int(second.max()) + 1))
-    blank = copy.deepcopy(generator)
+    codes = codes if codes is not None or not generator.uses_codes else _tiny_codes(data)
     fitted = generator.fit(data, codes)
     if fitted is not generator:
         _fail(generator, "fit must return self")
+    return data, codes
+
+
+def check_generator_fit_returns_self(generator: Generator) -> None:
+    _fitted_generator(generator)
+
+
+def check_generator_recommends_distinct_valid_items(
+    generator: Generator, data: RecData | None = None, codes: ItemCodes | None = None
+) -> np.ndarray:
+    data, codes = _fitted_generator(generator, data, codes)
     k = min(20, data.n_items)
     histories = data.split.test_histories[:16]
     ranked = generator.recommend(histories, k)
@@ -151,8 +210,76 @@ def check_generator(generator: Generator, data: RecData | None = None, codes: It
     for row in ranked:
         if len(set(row.tolist())) != k:
             _fail(generator, "recommend returned the same item twice for one user")
-    if callable(getattr(generator, "save", None)):
-        restored = _round_trip(generator, blank)
-        if not np.array_equal(restored.recommend(histories, k), ranked):
-            _fail(generator, "after save and load, recommend ranks other items")
     return ranked
+
+
+def check_generator_excludes_history(generator: Generator) -> None:
+    """A generator whose ``recommend`` takes ``exclude_history`` never returns a history item with it."""
+    import inspect
+
+    if "exclude_history" not in inspect.signature(generator.recommend).parameters:
+        return
+    data, _ = _fitted_generator(generator)
+    histories = data.split.test_histories[:16]
+    ranked = generator.recommend(histories, 10, exclude_history=True)  # type: ignore[call-arg]
+    for row, history in zip(ranked, histories, strict=True):
+        if set(row.tolist()) & set(history.tolist()) or len(set(row.tolist())) != 10:
+            _fail(generator, "with exclude_history, recommend returned a history item or fewer distinct items")
+
+
+def check_generator_save_and_load(generator: Generator) -> None:
+    """A generator with ``save`` restores the same recommendations into an unfitted copy."""
+    if not callable(getattr(generator, "save", None)):
+        return
+    blank = copy.deepcopy(generator)
+    data, _ = _fitted_generator(generator)
+    histories = data.split.test_histories[:16]
+    ranked = generator.recommend(histories, 10)
+    if not np.array_equal(_round_trip(generator, blank).recommend(histories, 10), ranked):
+        _fail(generator, "after save and load, recommend ranks other items")
+
+
+def generator_checks() -> list[Callable[[Any], None]]:
+    return [
+        check_generator_fit_returns_self,
+        check_generator_recommends_distinct_valid_items,
+        check_generator_excludes_history,
+        check_generator_save_and_load,
+    ]
+
+
+def check_generator(generator: Generator, data: RecData | None = None, codes: ItemCodes | None = None) -> np.ndarray:
+    """Every generator check (each on a copy); returns ``generator``'s own ranking of 16 test users."""
+    for check in generator_checks()[2:]:  # the first two are what the returned ranking checks
+        check(copy.deepcopy(generator))
+    return check_generator_recommends_distinct_valid_items(generator, data, codes)
+
+
+def checks_for(component: Any) -> list[Callable[[Any], None]]:
+    """The named checks of a component's kind (by its contract's methods)."""
+    if hasattr(component, "uses_codes") and hasattr(component, "recommend"):
+        return generator_checks()
+    if hasattr(component, "encode") and hasattr(component, "fit"):
+        return quantizer_checks()
+    if hasattr(component, "fuse"):
+        return [check_fuser]
+    if hasattr(component, "embed"):
+        return [check_embedder]
+    raise TypeError(f"{type(component).__name__} is not an embedder, fuser, quantizer or generator")
+
+
+def parametrize_with_checks(components: list[Any]) -> Any:
+    """A ``pytest.mark.parametrize`` over ``(component, check)``: one test id per component and check,
+    each run on a fresh copy of the component (as scikit-learn's ``parametrize_with_checks``)::
+
+        @parametrize_with_checks([MyQuantizer(levels=2)])
+        def test_conformance(component, check):
+            check(component)
+    """
+    import pytest
+
+    cases = [(component, check) for component in components for check in checks_for(component)]
+    return pytest.mark.parametrize(
+        ("component", "check"),
+        [pytest.param(copy.deepcopy(c), check, id=f"{type(c).__name__}-{check.__name__}") for c, check in cases],
+    )

@@ -330,7 +330,7 @@ class ProrecAlign:
         trained, so the next-item loss alone has moved them, all alike."""
         model.eval()
         with torch.no_grad():
-            collaborative = model.collaborative.item_embedding.weight[1:].float()
+            collaborative = model.collaborative.item_embedding.weight[1:].detach().float()
             items = torch.arange(1, len(model.semantic), device=model.semantic.device)
             adapted = torch.cat([model.adapted(items[s : s + 4096]).float() for s in range(0, len(items), 4096)])
         seen = np.ones(len(collaborative), dtype=bool)
