@@ -6,7 +6,10 @@ machinery (the run's own embedder, fuser and quantizer) and the runs rank the fu
 Measured on the users whose last item (their test target) is a held-out item, from their whole
 history before it: Recall and NDCG at 10 for each run, for most-popular (it never ranks an item
 without interactions) and for a text-similarity baseline (cosine between an item's text embedding and
-the mean of the history's).
+the mean of the history's). Each run ranks new items both ways ``Recommender.recommend`` offers
+(``new_items="follow"``: right after their nearest trained item; ``"generated"``: as the generator
+writes them), and the same two ways are measured on the reduced dataset's own test users ("warm":
+what following costs the users whose next item is not new).
 
 Usage: GENREC_DATA_DIR=../shared/data python benchmarks/cold_start.py [--out runs/cold-start]
   [--set generator.epochs=10 ...] [--generator causal]. The recipes run as ``genrec recipe`` commands
@@ -30,6 +33,7 @@ from genrec.artifacts import atomic_write_json, load_arrays
 from genrec.data import load_dataset
 from genrec.data.format import write_dataset
 from genrec.evaluation import most_popular, rank_metrics
+from genrec.protocol import leave_one_out
 from genrec.recommender import load_component, raw_id_field, stage_dir
 
 KS = (10,)
@@ -119,8 +123,19 @@ def main() -> None:
         # Internal ids of the run: kept items by their new id, held-out ones in the order they were added.
         mapped = new_id.copy()
         mapped[held] = np.arange(len(items) + 1, len(items) + 1 + len(held))
-        ranked = recommender.generator.recommend(mapped[histories], max(KS))
-        report[recipe] = rank_metrics(ranked, mapped[targets], ks=KS, errors=True)
+        cold = [[int(i) for i in row if i] for row in mapped[histories]]
+        warm_split = leave_one_out(load_dataset(str(data_dir)), 20)
+        warm = [[int(i) for i in row if i] for row in warm_split.test_histories]
+        for mode in ("follow", "generated"):  # new items after their nearest trained item, or as generated
+            for users, (given, wanted) in {
+                "cold": (cold, mapped[targets]),
+                "warm": (warm, warm_split.test_targets),
+            }.items():
+                lists = recommender.recommend(given, k=max(KS), ids="internal", new_items=mode)
+                ranked = np.array([[scored.item for scored in row] for row in lists])
+                report.setdefault(recipe, {})[f"{users} users, new items {mode}"] = rank_metrics(
+                    ranked, wanted, ks=KS, errors=True
+                )
         if "text-similarity" not in report:
             results = recommender.results
             semantic = load_arrays(stage_dir(run_dir, results, "embedder") / "embeddings.npz")["vectors"]

@@ -28,6 +28,7 @@ RAW_ID_FIELDS = ("raw_id", "asin")  # the dataset's own item id, the first of th
 ADDED = "added"  # <run dir>/added/: items placed after training (items.jsonl, codes.npz)
 
 IdKind = Literal["raw", "internal"]
+NewItems = Literal["follow", "generated"]
 
 
 class Scored(NamedTuple):
@@ -65,9 +66,12 @@ class Recommender:
         self._field = raw_id_field(items)
         self._codes: ItemCodes | None = getattr(generator, "item_codes", lambda: None)()
         self._by_raw = {self.raw_id(i): i for i in range(1, len(items) + 1)}
+        self._proxies = np.zeros(0, dtype=np.int64)  # each added item's nearest trained item
         added = run_dir / ADDED
         if (added / ITEMS).is_file():
-            self._extend(read_jsonl(added / ITEMS), load_arrays(added / "codes.npz")["codes"])
+            arrays = load_arrays(added / "codes.npz")
+            self._extend(read_jsonl(added / ITEMS), arrays["codes"])
+            self._proxies = arrays.get("proxy", self._proxies)
 
     # The catalog ---------------------------------------------------------------------------------
 
@@ -105,18 +109,27 @@ class Recommender:
         k: int = 10,
         exclude_history: bool = False,
         ids: IdKind = "raw",
+        new_items: NewItems = "follow",
     ) -> list[list[Scored]]:
         """The ``k`` best next items for each history (oldest item first), best first, with scores.
 
         ``ids="raw"`` reads and returns the dataset's own ids, ``"internal"`` genrec's 1..n.
         ``exclude_history`` never recommends an item of the user's own history.
+        ``new_items``: an added item has codes the generator never learned to write, so by default
+        (``"follow"``) it is also ranked right after its nearest trained item (its *proxy*, chosen when
+        it was added), with that item's score, when that is higher than where the generator put it;
+        ``"generated"`` leaves it to the generator alone.
         """
         if ids not in ("raw", "internal"):
             raise ConfigError(f"ids must be 'raw' or 'internal', got {ids!r}")
+        if new_items not in ("follow", "generated"):
+            raise ConfigError(f"new_items must be 'follow' or 'generated', got {new_items!r}")
         if not 1 <= k <= self.n_items:
             raise ConfigError(f"k must be in 1..{self.n_items} (the catalog size), got {k}")
         matrix = self._history_matrix(histories, ids)
         ranked, scores = _rank(self.generator, matrix, k, exclude_history)
+        if new_items == "follow" and len(self._proxies):
+            ranked, scores = _followed(ranked, scores, self._followers(), matrix if exclude_history else None)
         name = self.raw_id if ids == "raw" else int
         return [
             [Scored(name(int(i)), float(s)) for i, s in zip(row, row_scores, strict=True)]
@@ -160,6 +173,8 @@ class Recommender:
         added_raw, codes = self._added_raw(), self.codes()
         catalog = self._fused_catalog()
         placed = place_new(np.concatenate([raw, added_raw]), codes, new_raw, _nearest(catalog, fused))
+        trained = _nearest(catalog[: self.trained_items], fused)
+        proxies = np.array([trained(index)[0] + 1 for index in range(len(fused))], dtype=np.int64)
         # A catalog without raw ids names new items by the item_id given, kept as their raw_id.
         field = self._field or "raw_id"
         new_items = [
@@ -171,13 +186,22 @@ class Recommender:
         with atomic_directory(self.run_dir / ADDED) as tmp:
             write_items(tmp / ITEMS, self._items[self.trained_items :] + new_items, self.trained_items + 1)
             all_raw = np.concatenate([added_raw, placed[:, :-1]])  # the group each joined
-            save_arrays(tmp / "codes.npz", raw=all_raw, codes=grown.codes[self.trained_items :])
+            all_proxies = np.concatenate([self._proxies, proxies])
+            save_arrays(tmp / "codes.npz", raw=all_raw, codes=grown.codes[self.trained_items :], proxy=all_proxies)
             vectors, previous = np.asarray(fused, dtype=np.float32), self.added_vectors()
             vectors = np.concatenate([previous, vectors]) if len(previous) else vectors
             save_arrays(tmp / "embeddings.npz", vectors=vectors)
         self._codes = grown
+        self._proxies = all_proxies
         self._append(new_items)
         return named
+
+    def _followers(self) -> dict[int, list[int]]:
+        """Trained item -> the added items it is the proxy of, in the order they were added."""
+        followers: dict[int, list[int]] = {}
+        for offset, proxy in enumerate(self._proxies.tolist()):
+            followers.setdefault(proxy, []).append(self.trained_items + 1 + offset)
+        return followers
 
     def _new_names(self, records: Sequence[Mapping[str, Any]], source: str) -> list[str]:
         field = self._field or "item_id"
@@ -241,6 +265,26 @@ def _nearest(catalog: np.ndarray, new: np.ndarray):  # noqa: ANN202 - index -> c
         return np.argsort(-(unit @ vector), kind="stable")
 
     return nearest
+
+
+def _followed(
+    ranked: np.ndarray, scores: np.ndarray, followers: dict[int, list[int]], excluded: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each ranked list with every item's followers right after it (same score), cut back to its length."""
+    out_items, out_scores = np.zeros_like(ranked), np.zeros_like(scores)
+    k = ranked.shape[1]
+    for row, (items, row_scores) in enumerate(zip(ranked.tolist(), scores.tolist(), strict=True)):
+        banned = set() if excluded is None else set(excluded[row].tolist())
+        chosen: list[tuple[int, float]] = []
+        seen: set[int] = set()
+        for item, score in zip(items, row_scores, strict=True):
+            for candidate in (item, *followers.get(item, ())):
+                if candidate not in seen and candidate not in banned:
+                    seen.add(candidate)
+                    chosen.append((candidate, score))
+        chosen = chosen[:k]
+        out_items[row], out_scores[row] = [c[0] for c in chosen], [c[1] for c in chosen]
+    return out_items, out_scores
 
 
 def _call(component: Any, method: str, kind: str, purpose: str) -> Any:

@@ -198,3 +198,36 @@ def test_the_python_example_of_the_docs_runs(runs, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     exec(compile(code, "docs/using-a-run.md", "exec"), {})
     assert genrec.load("runs/demo").internal_id("9101") == genrec.load("runs/demo").n_items
+
+
+def test_new_items_follow_their_nearest_trained_item(prorec_run):
+    run_dir, _ = prorec_run
+    recommender = genrec.load(run_dir)
+    n = recommender.n_items
+    recommender.add_items([{"item_id": 6001, "title": "Aurora gentle serum 250 ml", "brand": "Aurora"}])
+    proxy = int(genrec.load(run_dir)._proxies[0])  # kept with the added items
+    assert 1 <= proxy <= n
+    history, k = [[1, 2, 3]], recommender.n_items  # the whole catalogue: the proxy is surely ranked
+    generated = [s.item for s in recommender.recommend(history, k=k, ids="internal", new_items="generated")[0]]
+    followed = recommender.recommend(history, k=k, ids="internal")[0]
+    items = [s.item for s in followed]
+    # A new item is ranked where the generator put it or right after its proxy, whichever is higher.
+    if generated.index(n + 1) < generated.index(proxy):
+        assert items == generated
+    else:
+        at = items.index(proxy)
+        assert items[at + 1] == n + 1 and followed[at + 1].score == followed[at].score
+        assert [i for i in items if i != n + 1] == [i for i in generated if i != n + 1]
+
+
+def test_followers_are_placed_after_their_proxy_unless_already_higher():
+    from genrec.recommender import _followed
+
+    ranked = np.array([[5, 7, 9, 2], [8, 6, 1, 3]])
+    scores = np.array([[-1.0, -2.0, -3.0, -4.0], [-1.0, -2.0, -3.0, -4.0]])
+    followers = {7: [11], 6: [8]}  # 11 follows 7; 8 follows 6, but row 2 already ranks 8 first
+    items, new_scores = _followed(ranked, scores, followers, excluded=np.array([[0, 0], [0, 0]]))
+    assert items.tolist() == [[5, 7, 11, 9], [8, 6, 1, 3]]
+    assert new_scores[0].tolist() == [-1.0, -2.0, -2.0, -3.0]
+    excluded, _ = _followed(ranked, scores, followers, excluded=np.array([[11, 0], [0, 0]]))
+    assert excluded[0].tolist() == [5, 7, 9, 2]  # a history item never comes back as a follower
