@@ -288,3 +288,19 @@ def test_beats_most_popular_on_demo(cls: type[Tiger]) -> None:
     popular = evaluate(most_popular(split.train, dataset.n_items), split.test_histories, split.test_targets)
     assert tiger["ndcg@10"] > 1.5 * popular["ndcg@10"]
     assert tiger["recall@20"] > popular["recall@20"]
+
+
+def test_id_dropout_drops_id_vectors_in_training_only() -> None:
+    torch.manual_seed(0)
+    options = {"layers_encoder": 1, "d_model": 16, "heads": 2, "head_dim": 8, "ffn": 32, "dropout": 0.0}
+    model = CausalModel((4, 3), max_history=6, n_items=10, id_dropout=0.5, **options)
+    items = model.code_tokens(torch.tensor([[[1, 2], [3, 0], [2, 2], [0, 1]]]))
+    ids = torch.tensor([[1, 2, 3, 4]])
+    model.eval()
+    plain = model.encode_items(items, ids)[0]
+    assert torch.allclose(plain, model.encode_items(items, ids)[0])  # evaluation: nothing dropped
+    model.train()
+    draws = {tuple(model.encode_items(items, ids)[0].flatten()[:4].tolist()) for _ in range(8)}
+    assert len(draws) > 1  # training: the dropped ids change from pass to pass
+    with pytest.raises(ConfigError, match="id_dropout"):
+        Causal(id_dropout=1.0)

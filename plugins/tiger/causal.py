@@ -88,6 +88,7 @@ class Causal(Tiger):
         bf16: bool = False,
         item_ids: bool = True,
         encoder: Literal["items", "codes"] = "items",
+        id_dropout: float = 0.0,
     ):
         super().__init__(
             layers_encoder, layers_decoder, d_model, heads, head_dim, ffn, dropout, lr, weight_decay,
@@ -96,15 +97,18 @@ class Causal(Tiger):
         )  # fmt: skip
         if encoder not in ("items", "codes"):
             raise ConfigError(f"causal option 'encoder' must be 'items' or 'codes', got {encoder!r}")
-        self.item_ids, self.encoder = item_ids, encoder
+        if not 0.0 <= id_dropout < 1.0:
+            raise ConfigError(f"causal option 'id_dropout' must be in [0, 1), got {id_dropout}")
+        self.item_ids, self.encoder, self.id_dropout = item_ids, encoder, id_dropout
 
     def options(self) -> dict[str, Any]:
-        return {**super().options(), "item_ids": self.item_ids, "encoder": self.encoder}
+        return {**super().options(), "item_ids": self.item_ids, "encoder": self.encoder, "id_dropout": self.id_dropout}
 
     def build_model(self, sizes: Sequence[int], max_history: int, n_items: int) -> CausalModel:
         return CausalModel(
             tuple(sizes), max_history, self.layers_encoder, self.layers_decoder, self.d_model, self.heads,
             self.head_dim, self.ffn, self.dropout, n_items=n_items if self.item_ids else 0, encoder=self.encoder,
+            id_dropout=self.id_dropout,
         )  # fmt: skip
 
     def add_items(self, codes: ItemCodes) -> None:

@@ -47,11 +47,13 @@ class CausalModel(TigerModel):
         dropout: float = 0.1,
         n_items: int = 0,
         encoder: str = "items",
+        id_dropout: float = 0.0,
     ):
         super().__init__(
             codebook_sizes, max_history, layers_encoder, layers_decoder, d_model, heads, head_dim, ffn, dropout
         )
         self.per_item = self.levels if encoder == "codes" else 1  # encoder tokens per history item
+        self.id_dropout = id_dropout  # in training, each history item's id vector is dropped with this chance
         # With n_items > 0 each history item also gets an embedding of its own id (0 = codes only).
         self.item_embedding = nn.Embedding(n_items + 1, d_model, padding_idx=PAD) if n_items else None
         if self.item_embedding is not None:
@@ -82,7 +84,10 @@ class CausalModel(TigerModel):
         x = self.tokens(items)  # (B, T, levels, d)
         x = (x if self.per_item > 1 else x.sum(dim=-2, keepdim=True)) + self.encoder_positions(positions)[:, None]
         if self.item_embedding is not None:
-            x = x + self.item_embedding(ids)[:, :, None]
+            vectors = self.item_embedding(ids)
+            if self.training and self.id_dropout > 0:  # the item then reads as its codes alone
+                vectors = vectors * (torch.rand(ids.shape, device=ids.device) >= self.id_dropout).unsqueeze(-1)
+            x = x + vectors[:, :, None]
         x = self.dropout(x.reshape(batch, length * self.per_item, -1))
         real = items[..., 0] != PAD
         causal = torch.ones(length, length, dtype=torch.bool, device=items.device).tril()
