@@ -98,6 +98,7 @@ class TrainResult:
     seconds: float
     history: list[dict[str, Any]] = field(default_factory=list)
     monitor: str = "ndcg@10"
+    selected: dict[str, Any] = field(default_factory=dict)  # what a component chose on validation after training
 
     @property
     def total_seconds(self) -> float:
@@ -111,6 +112,7 @@ class TrainResult:
             "seconds": round(self.total_seconds, 2),
             "monitor": self.monitor,
             "valid_curve": [round(r["valid"][self.monitor], 5) for r in self.history if "valid" in r],
+            **({"selected": self.selected} if self.selected else {}),
         }
 
 

@@ -10,23 +10,36 @@ learns, each once an epoch, at about a twentieth of the encoder work.
 Everything else is ``tiger``'s: the shared training loop (checkpoints, resume, DDP, bf16, schedules),
 the core's trie-constrained beam search, and auxiliary losses, which receive, for every target, the
 decoder state that predicts its first code.
+
+``item_loss`` adds SASRec's objective on the encoder state: a full-catalog cross-entropy over dense
+item scores (:meth:`CausalModel.item_logits`). With ``rerank`` the generator becomes a hybrid: it
+re-scores a ``rerank_beam``-wide beam by ``log p(code) + w * log p_dense(item)``, with ``w`` chosen on
+the validation users once training ends (model selection during training stays purely generative).
+Such a run is its own configuration, never the generative model's figure.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from genrec.contracts import ItemCodes, RecData
+from genrec.contracts import AuxiliaryLoss, ItemCodes, RecData
 from genrec.errors import ConfigError
+from genrec.evaluation import metrics_of_ranks, target_ranks
+from genrec.saved import load_json, save_json
 from genrec_plugins.tiger.batches import bucketed_order, history_lengths, trimmed
 from genrec_plugins.tiger.causal_model import CausalModel
 from genrec_plugins.tiger.generator import Tiger, TigerDecoder, auxiliary_loss
 from genrec_plugins.tiger.model import TigerModel, level_cross_entropy
+
+RERANK_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # the dense score's weights tried on validation
+DENSE_USERS = 1024  # users per dense-scoring pass
 
 # (history items (B, T), their code tokens (B, T, levels), target codes (B, T, levels), has target (B, T),
 # target items (N,))
@@ -58,7 +71,8 @@ class Causal(Tiger):
     The options are ``tiger``'s; ``batch_size`` counts windows (up to ``max_history`` targets each).
     ``item_ids`` adds an embedding of each history item's own id to the sum of its code embeddings
     (the generated codes stay the only output; an item never seen in training keeps its small random
-    initial id vector, so its codes carry it).
+    initial id vector, so its codes carry it). ``item_loss`` weighs the dense item cross-entropy;
+    ``rerank`` (which needs it) re-ranks a ``rerank_beam``-wide beam with the dense scores.
     """
 
     name: ClassVar[str] = "causal"
@@ -89,6 +103,9 @@ class Causal(Tiger):
         item_ids: bool = True,
         encoder: Literal["items", "codes"] = "items",
         id_dropout: float = 0.0,
+        item_loss: float = 0.0,
+        rerank: bool = False,
+        rerank_beam: int = 50,
     ):
         super().__init__(
             layers_encoder, layers_decoder, d_model, heads, head_dim, ffn, dropout, lr, weight_decay,
@@ -99,10 +116,20 @@ class Causal(Tiger):
             raise ConfigError(f"causal option 'encoder' must be 'items' or 'codes', got {encoder!r}")
         if not 0.0 <= id_dropout < 1.0:
             raise ConfigError(f"causal option 'id_dropout' must be in [0, 1), got {id_dropout}")
+        if item_loss < 0:
+            raise ConfigError(f"causal option 'item_loss' must be non-negative, got {item_loss}")
+        if rerank and item_loss == 0:
+            raise ConfigError("causal option 'rerank' needs dense scores: set 'item_loss' above 0")
+        if rerank_beam < 20:
+            raise ConfigError(f"causal option 'rerank_beam' must be at least 20, got {rerank_beam}")
         self.item_ids, self.encoder, self.id_dropout = item_ids, encoder, id_dropout
+        self.item_loss, self.rerank, self.rerank_beam = item_loss, rerank, rerank_beam
+        self.rerank_weight: float | None = None  # chosen on validation after training
 
     def options(self) -> dict[str, Any]:
-        return {**super().options(), "item_ids": self.item_ids, "encoder": self.encoder, "id_dropout": self.id_dropout}
+        """Reranking is left out: it reuses the weights that the same training made."""
+        shaping = {"item_ids": self.item_ids, "encoder": self.encoder, "id_dropout": self.id_dropout}
+        return {**super().options(), **shaping, **({"item_loss": self.item_loss} if self.item_loss else {})}
 
     def build_model(self, sizes: Sequence[int], max_history: int, n_items: int) -> CausalModel:
         return CausalModel(
@@ -110,6 +137,77 @@ class Causal(Tiger):
             self.head_dim, self.ffn, self.dropout, n_items=n_items if self.item_ids else 0, encoder=self.encoder,
             id_dropout=self.id_dropout,
         )  # fmt: skip
+
+    def fit(self, data: RecData, codes: ItemCodes | None = None, aux_losses: Sequence[AuxiliaryLoss] = ()) -> Causal:
+        self.rerank_weight = None  # training validates the generative ranking
+        super().fit(data, codes, aux_losses)
+        if self.rerank:
+            split = data.split
+            self.rerank_weight = self.choose_rerank_weight(
+                split.valid_histories, split.valid_targets, split.exclude_history
+            )
+        return self
+
+    def choose_rerank_weight(self, histories: np.ndarray, targets: np.ndarray, exclude_history: bool) -> float:
+        """The dense weight of :data:`RERANK_WEIGHTS` with the best NDCG@10 on these (validation) users."""
+        items, scores = super().rank(histories, self.rerank_beam, exclude_history)
+        dense = self.dense_scores(histories, items)
+
+        def ndcg(weight: float) -> float:
+            ranks = target_ranks(reranked(items, scores + weight * dense), targets, 10)
+            return metrics_of_ranks(ranks, (10,))["ndcg@10"]
+
+        found = {weight: ndcg(weight) for weight in RERANK_WEIGHTS}
+        best = max(found, key=lambda weight: found[weight])
+        if self.result is not None:
+            tried = {str(weight): round(value, 5) for weight, value in found.items()}
+            self.result.selected["rerank"] = {"weight": best, "valid_ndcg@10": tried}
+        from genrec.console import log
+
+        (self.log or log)(f"rerank weight {best} (valid ndcg@10 {found[best]:.4f}; generative alone {found[0.0]:.4f})")
+        return best
+
+    @torch.no_grad()
+    def dense_scores(self, histories: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """(users, n) dense log-probabilities (a softmax over the catalog) of ``items`` for these histories."""
+        model = self._fitted()
+        assert isinstance(model, CausalModel) and self.item_tokens is not None
+        was_training = model.training
+        model.eval()
+        histories = np.asarray(histories, dtype=np.int64)[:, -model.max_history :]
+        out = np.zeros(items.shape, dtype=np.float32)
+        try:
+            vectors = model.item_vectors(self.item_tokens)
+            for start in range(0, len(histories), DENSE_USERS):
+                rows = slice(start, start + DENSE_USERS)
+                ids = torch.as_tensor(trimmed(histories[rows]), device=self.item_tokens.device)
+                states = model.encode_items(self.item_tokens[ids], ids)[0][:, -1]
+                log_probs = F.log_softmax((states @ vectors.T).float(), dim=-1)
+                wanted = torch.as_tensor(items[rows] - 1, device=log_probs.device)
+                out[rows] = log_probs.gather(1, wanted).cpu().numpy()
+        finally:
+            model.train(was_training)
+        return out
+
+    def rank(self, histories: np.ndarray, k: int, exclude_history: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """The generative ranking, or with ``rerank`` (once its weight is chosen) the hybrid one."""
+        if self.rerank_weight is None:
+            return super().rank(histories, k, exclude_history)
+        items, scores = super().rank(histories, max(k, self.rerank_beam), exclude_history)
+        combined = scores + self.rerank_weight * self.dense_scores(histories, items)
+        order = np.argsort(-combined, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(items, order, 1), np.take_along_axis(combined, order, 1)
+
+    def save(self, directory: Path) -> None:
+        super().save(directory)
+        if self.rerank_weight is not None:
+            save_json(directory / "rerank.json", {"weight": self.rerank_weight})
+
+    def load(self, directory: Path) -> Causal:
+        super().load(directory)
+        chosen = directory / "rerank.json"
+        self.rerank_weight = float(load_json(chosen)["weight"]) if self.rerank and chosen.is_file() else None
+        return self
 
     def add_items(self, codes: ItemCodes) -> None:
         """Also grow the item-id table: a new item's id vector is zero, so its codes alone describe it."""
@@ -151,9 +249,13 @@ class Causal(Tiger):
 
         def loss_fn(batch: Batch) -> torch.Tensor:
             ids, items, target_codes, has_target, target_items = batch
-            logits, summary = model(ids, items, target_codes, has_target)
-            loss = level_cross_entropy(logits, target_codes[has_target])
-            return loss + auxiliary_loss(model, summary, target_items)
+            logits, summary, states = model(ids, items, target_codes, has_target)
+            loss = level_cross_entropy(logits, target_codes[has_target]) + auxiliary_loss(model, summary, target_items)
+            if self.item_loss:
+                assert self.item_tokens is not None
+                dense = model.item_logits(states, self.item_tokens)
+                loss = loss + self.item_loss * F.cross_entropy(dense.float(), target_items - 1)
+            return loss
 
         return batches, loss_fn
 
@@ -161,3 +263,8 @@ class Causal(Tiger):
         """The fitted model as a :class:`genrec.decoding.CodeDecoder`."""
         assert self.item_tokens is not None
         return CausalDecoder(self._fitted(), self.item_tokens, self._bf16, cache)
+
+
+def reranked(items: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """``items`` (users, n) sorted by ``scores``, best first."""
+    return np.take_along_axis(items, np.argsort(-scores, axis=1, kind="stable"), 1)

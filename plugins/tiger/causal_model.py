@@ -19,6 +19,10 @@ distance ``t - s`` (zero at the start, shared by the layers, as T5's relative bi
 With ``encoder="codes"`` each history item is instead ``levels`` encoder tokens, one per code, as in
 TIGER's encoder; attention is causal between items and full within one, and the decoder reads every
 code token of items ``0..t``. Position ``t``'s state is the mean of its item's token states.
+
+:meth:`CausalModel.item_logits` scores every catalog item densely from a state, as SASRec does: the
+dot product with the item's input vector (its code embeddings' sum plus its id vector), so the output
+side shares the input's parameters and an item added later is scored by its codes.
 """
 
 from __future__ import annotations
@@ -100,6 +104,17 @@ class CausalModel(TigerModel):
         states = memory.view(batch, length, self.per_item, -1).mean(dim=2) if self.per_item > 1 else memory
         return states, memory, sees
 
+    def item_vectors(self, item_tokens: torch.Tensor) -> torch.Tensor:
+        """(n_items + 1, levels) code tokens of the catalog -> (n_items, d) item vectors (row 0, padding, dropped)."""
+        vectors = self.tokens(item_tokens[1:]).sum(dim=-2)
+        if self.item_embedding is not None:  # grown with the catalog (Causal.add_items)
+            vectors = vectors + self.item_embedding.weight[1:]
+        return vectors
+
+    def item_logits(self, states: torch.Tensor, item_tokens: torch.Tensor) -> torch.Tensor:
+        """(..., d) encoder states -> (..., n_items) dense scores of every item (column ``i`` is item ``i + 1``)."""
+        return states @ self.item_vectors(item_tokens).to(states.dtype).T
+
     def newest_memory_mask(self, sees: torch.Tensor) -> torch.Tensor:
         """The cross-attention mask (B, heads, 1, S) of decoder rows that predict after the last position."""
         return self.biased(sees, self.cross_bias)[:, :, -1:]
@@ -118,13 +133,13 @@ class CausalModel(TigerModel):
 
     def forward(  # type: ignore[override]
         self, ids: torch.Tensor, items: torch.Tensor, target_codes: torch.Tensor, has_target: torch.Tensor
-    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+    ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
         """Teacher forcing at every target position of every window.
 
         ``ids`` (B, T) history items, ``items`` (B, T, levels) their code tokens; ``target_codes``
         (B, T, levels) the next item's codes; ``has_target`` (B, T). Returns per-level logits
-        [(N, size_l)] and the summary states (N, d) that predict the first level, for the N positions
-        with a target, in row-major order.
+        [(N, size_l)], the summary states (N, d) that predict the first level and the encoder states
+        (N, d), for the N positions with a target, in row-major order.
         """
         states, memory, sees = self.encode_items(items, ids)
         levels = target_codes.shape[-1]
@@ -133,4 +148,4 @@ class CausalModel(TigerModel):
         hidden = self.decode_from(states, target_codes[..., :-1], self.memories(memory), memory_mask)
         kept = hidden[has_target]  # (N, levels, d)
         logits = [head(kept[:, level]) for level, head in enumerate(self.heads)]
-        return logits, kept[:, 0]
+        return logits, kept[:, 0], states[has_target]
