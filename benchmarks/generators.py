@@ -175,7 +175,8 @@ def quality(names: list[str], settings: list[str], store: str, data_name: str) -
     """Each generator trained by the shared loop on real codes; its per-epoch validation on every user."""
     from pathlib import Path
 
-    from genrec.pipeline import Pipeline, PipelineConfig, StageSpec
+    from genrec.config import PipelineConfig, StageSpec
+    from genrec.pipeline import Pipeline
     from genrec.plugins import get_registry
 
     registry = get_registry()

@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from genrec.pipeline import STAGES
+from genrec.config import STAGES
 
 
 def stage_seconds(results: dict) -> dict[str, float | None]:

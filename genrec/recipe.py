@@ -17,8 +17,10 @@ from typing import Any
 
 import typer
 
+from genrec.config import PipelineConfig, StageSpec, parse_settings, resolve_config
 from genrec.errors import ConfigError, DataError
-from genrec.pipeline import Pipeline, PipelineConfig, StageSpec, parse_settings, print_results, resolve_config
+from genrec.pipeline import Pipeline
+from genrec.results import print_results
 
 Adjust = Callable[[PipelineConfig, dict[str, Any]], None]
 
@@ -222,14 +224,14 @@ def recipe_command(
         registry = get_registry()
         resolved = resolve_config(config, registry, settings)
         if kwargs["print_config"]:
-            typer.echo(json.dumps(resolved, indent=2, default=str))
+            typer.echo(json.dumps(resolved.record(), indent=2, default=str))
             return None
         seeds = _seeds(kwargs["seeds"]) if kwargs["seeds"] else [config.seed]
         finished, all_results = [], []
         for seed in seeds:
             # One run directory per seed: <run dir>/seed<N> when one is given, else the default name.
             run_dir = config.run_dir / f"seed{seed}" if config.run_dir and kwargs["seeds"] else config.run_dir
-            pipeline = Pipeline(dataclasses.replace(config, seed=seed, run_dir=run_dir), registry)
+            pipeline = Pipeline(dataclasses.replace(resolved, seed=seed, run_dir=run_dir), registry)
             pipeline.fresh = not kwargs["resume"]
             results = pipeline.run()
             print_results(results)

@@ -10,8 +10,8 @@ from typing import Any
 
 import typer
 
+from genrec.config import PipelineConfig, StageSpec
 from genrec.errors import ConfigError
-from genrec.pipeline import PipelineConfig, StageSpec
 from genrec.recipe import recipe_command
 from genrec_recipes.profiles import PROFILES
 

@@ -155,8 +155,8 @@ def test_bad_values_fail_before_any_stage_runs(tmp_path, setting, fragment):
 
 
 def test_a_third_party_value_error_is_one_config_error():
+    from genrec.config import check_values
     from genrec.errors import ConfigError
-    from genrec.pipeline import check_values
     from genrec.registry import Registry
 
     class Picky:

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from genrec.config import PipelineConfig, StageSpec, parse_settings, resolve_config
 from genrec.errors import ConfigError, DataError
-from genrec.pipeline import PipelineConfig, StageSpec, parse_settings, resolve_config
 from genrec.plugins import get_registry
 from genrec_plugins.embedders.precomputed import load_item_vectors
 
@@ -87,7 +87,7 @@ def test_any_set_option_is_accepted_or_rejected_with_a_config_error(stage, optio
         message = str(error)
         assert setting in message or repr(option) in message or option in message or stage in message
     else:
-        assert resolved["stages"][stage]["options"][option] is not None or value.lower() in ("none", "null")
+        assert resolved.record()["stages"][stage]["options"][option] is not None or value.lower() in ("none", "null")
 
 
 @pytest.mark.parametrize("value", ["-3", "0"])

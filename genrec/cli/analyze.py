@@ -25,8 +25,9 @@ def domination(
     """Measure semantic domination: kNN overlap and code agreement of fused embeddings with each source."""
     from genrec.analysis import domination_report, plot_domination
     from genrec.artifacts import atomic_write_json
+    from genrec.config import PipelineConfig, StageSpec
     from genrec.console import console
-    from genrec.pipeline import Pipeline, PipelineConfig, StageSpec
+    from genrec.pipeline import Pipeline
     from genrec.plugins import get_registry
 
     registry = get_registry()
