@@ -10,7 +10,7 @@ from genrec.contracts import (
     Quantizer,
     RecData,
 )
-from genrec.errors import ConfigError, DataError, GenrecError, PluginError
+from genrec.errors import ComponentError, ConfigError, DataError, GenrecError, PluginError
 from genrec.hookspecs import hookimpl
 from genrec.recommender import Recommender, Scored, load
 from genrec.registry import Registry
@@ -39,6 +39,7 @@ __all__ = [
     "Embedder",
     "Fuser",
     "Generator",
+    "ComponentError",
     "GenrecError",
     "ItemCodes",
     "ItemEmbeddings",

@@ -27,6 +27,11 @@ class PluginError(GenrecError):
     """A plugin failed to import or register, or two plugins clash."""
 
 
+class ComponentError(GenrecError):
+    """A component's output breaks its contract (NaN vectors, ids outside the catalog); the message names
+    the stage and the component."""
+
+
 class TrainingError(GenrecError):
     """Training cannot go on (for example, the loss became NaN)."""
 

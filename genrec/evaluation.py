@@ -107,6 +107,28 @@ def under_protocol(
     return lambda histories, k: recommend(histories, k, exclude_history=True)
 
 
+Recommend = Callable[[np.ndarray, int], np.ndarray]
+
+
+def checked_ids(recommend: Recommend, n_items: int, where: str) -> Recommend:
+    """``recommend`` whose every list is checked: (users, k) integer ids in 1..n_items, or one clear error."""
+    from genrec.errors import ComponentError
+
+    def checked(histories: np.ndarray, k: int) -> np.ndarray:
+        ranked = recommend(histories, k)
+        if not isinstance(ranked, np.ndarray) or ranked.shape != (len(histories), k):
+            shape = getattr(ranked, "shape", type(ranked).__name__)
+            raise ComponentError(f"{where} returned {shape} for {len(histories)} users and k={k}")
+        if not np.issubdtype(ranked.dtype, np.integer):
+            raise ComponentError(f"{where} returned {ranked.dtype} item ids; integers 1..{n_items} are needed")
+        outside = ranked[(ranked < 1) | (ranked > n_items)]
+        if len(outside):
+            raise ComponentError(f"{where} recommended item id {outside[0]}, outside the catalog's 1..{n_items}")
+        return ranked
+
+    return checked
+
+
 def most_popular(train: list[np.ndarray], n_items: int) -> Callable[..., np.ndarray]:
     """The most-popular baseline: the same top items for everyone (less their own, when excluded)."""
     counts = np.bincount(np.concatenate(train), minlength=n_items + 1)[1:]

@@ -27,7 +27,7 @@ from genrec.contracts import ItemCodes, ItemEmbeddings, RecData, auxiliary_losse
 from genrec.registry import Registry
 from genrec.results import LOG, results_record
 from genrec.saved import FITTED, ITEMS, save_fitted, write_items
-from genrec.stages import METRICS, Stages, load_embeddings, save_embeddings
+from genrec.stages import METRICS, Stages, checked_embeddings, load_embeddings, save_embeddings
 
 
 def pick_device(preference: str = "auto") -> str:
@@ -87,7 +87,8 @@ class Pipeline:
 
             def build(tmp: Path, stage: str = stage) -> None:
                 embedder = self.stages.component(stage)
-                save_embeddings(tmp, embedder.embed(self.data))
+                where = f"{stage} {getattr(self.config, stage).name!r}"
+                save_embeddings(tmp, checked_embeddings(embedder.embed(self.data), self.data.n_items, where))
                 save_fitted(embedder, tmp / FITTED)
 
             path, keys[modality] = self.stages.run(stage, self.data_key, build)
@@ -99,7 +100,8 @@ class Pipeline:
 
         def build(tmp: Path) -> None:
             fuser = self.stages.component("fuser")
-            save_embeddings(tmp, fuser.fuse(self.data, embeddings))
+            where = f"fuser {self.config.fuser.name!r}"
+            save_embeddings(tmp, checked_embeddings(fuser.fuse(self.data, embeddings), self.data.n_items, where))
             save_fitted(fuser, tmp / FITTED)
 
         path, key = self.stages.run("fuser", {**self.data_key, **keys}, build)
@@ -135,7 +137,7 @@ class Pipeline:
             return self._run()
 
     def _run(self) -> dict[str, Any]:
-        from genrec.evaluation import encode_ranks, evaluate_ranks, metrics_of_ranks, under_protocol
+        from genrec.evaluation import checked_ids, encode_ranks, evaluate_ranks, metrics_of_ranks, under_protocol
 
         split = self.split
         codes: ItemCodes | None = None
@@ -158,7 +160,8 @@ class Pipeline:
             generator.fit(self.data, codes, aux_losses)
             fit_seconds = time.perf_counter() - fit_started
             eval_started = time.perf_counter()
-            recommend = under_protocol(generator.recommend, split.exclude_history)
+            ranking = under_protocol(generator.recommend, split.exclude_history)
+            recommend = checked_ids(ranking, self.data.n_items, f"generator {self.config.generator.name!r}")
             valid_ranks = evaluate_ranks(recommend, split.valid_histories, split.valid_targets)
             test_ranks = evaluate_ranks(recommend, split.test_histories, split.test_targets)  # once, at the end
             record = {

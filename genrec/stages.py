@@ -23,7 +23,7 @@ from genrec.artifacts import Artifact, ArtifactStore, load_arrays, save_arrays
 from genrec.config import KIND_OF_STAGE, PipelineConfig
 from genrec.console import epoch_line, epoch_records, log
 from genrec.contracts import ItemEmbeddings, RecData
-from genrec.errors import ConfigError
+from genrec.errors import ComponentError, ConfigError
 from genrec.registry import Registry
 from genrec.saved import FITTED, load_fitted
 
@@ -156,6 +156,22 @@ class Stages:
         """Every training stage's epochs (one JSON line each), across resumes and reuse."""
         texts = [(Path(r["path"]) / HISTORY) for r in self.records.values()]
         return "".join(path.read_text() for path in texts if path.is_file())
+
+
+def checked_embeddings(embeddings: object, n_items: int, where: str) -> ItemEmbeddings:
+    """A stage's embeddings as the contract wants them (one finite float row per item), or one clear error
+    that blames the component which made them, before anything downstream reads them."""
+    if not isinstance(embeddings, ItemEmbeddings):
+        raise ComponentError(f"{where} returned {type(embeddings).__name__}, not ItemEmbeddings")
+    vectors = embeddings.vectors
+    if vectors.ndim != 2 or len(vectors) != n_items:
+        raise ComponentError(f"{where} returned vectors of shape {vectors.shape} for {n_items} items")
+    if not np.issubdtype(vectors.dtype, np.floating):
+        raise ComponentError(f"{where} returned {vectors.dtype} vectors; floating point is needed")
+    bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
+    if len(bad):
+        raise ComponentError(f"{where} returned NaN or infinity for item {bad[0] + 1} ({len(bad)} of {n_items} items)")
+    return embeddings
 
 
 def save_embeddings(directory: Path, embeddings: ItemEmbeddings) -> None:

@@ -54,25 +54,42 @@ def check_embeddings(owner: object, embeddings: object, n_items: int) -> ItemEmb
 
 
 def check_embedder(embedder: Embedder, data: RecData | None = None) -> ItemEmbeddings:
-    """An embedder declares its modality and returns one finite, non-constant vector per item."""
+    """An embedder declares its modality, returns embeddings of that modality, one finite,
+    non-constant vector per item."""
     data = data or tiny_recdata()
-    if getattr(embedder, "modality", None) not in MODALITIES:
+    declared = getattr(embedder, "modality", None)
+    if declared not in MODALITIES:
         _fail(embedder, f"class attribute 'modality' must be one of {MODALITIES}")
-    return check_embeddings(embedder, embedder.embed(data), data.n_items)
+    embeddings = check_embeddings(embedder, embedder.embed(data), data.n_items)
+    if embeddings.modality != declared:
+        _fail(embedder, f"declares modality {declared!r} but returned {embeddings.modality!r} embeddings")
+    return embeddings
 
 
 def check_fuser(fuser: Fuser, data: RecData | None = None, dims: Mapping[str, int] | None = None) -> ItemEmbeddings:
-    """A fuser accepts the modalities it requires and returns one vector per item."""
+    """A fuser reads only the modalities it requires, leaves them unchanged, and returns one ``fused``
+    vector per item."""
     data = data or tiny_recdata()
     requires = getattr(fuser, "requires", None)
     if not isinstance(requires, tuple) or not set(requires) <= set(MODALITIES):
         _fail(fuser, f"class attribute 'requires' must be a tuple drawn from {MODALITIES}")
+    assert isinstance(requires, tuple)
     rng = np.random.default_rng(0)
     dims = dims or {"semantic": 24, "collaborative": 8}
-    inputs = {
-        m: ItemEmbeddings(rng.normal(size=(data.n_items, dims[m])).astype(np.float32), modality=m) for m in MODALITIES
-    }
-    return check_embeddings(fuser, fuser.fuse(data, inputs), data.n_items)
+    # Only what it declares: a fuser reading another modality fails here, not in the pipeline.
+    vectors = {m: rng.normal(size=(data.n_items, dims[m])).astype(np.float32) for m in requires}
+    inputs = {m: ItemEmbeddings(v, modality=m) for m, v in vectors.items()}
+    before = {m: e.vectors.copy() for m, e in inputs.items()}
+    try:
+        fused = fuser.fuse(data, inputs)
+    except KeyError as error:
+        _fail(fuser, f"read modality {error} that its 'requires' {requires} does not declare")
+    if any(not np.array_equal(inputs[m].vectors, before[m]) for m in requires):
+        _fail(fuser, "changed its input embeddings in place")
+    embeddings = check_embeddings(fuser, fused, data.n_items)
+    if embeddings.modality != "fused":
+        _fail(fuser, f"must return modality 'fused', got {embeddings.modality!r}")
+    return embeddings
 
 
 def _clustered(n_items: int = 200, dim: int = 16, seed: int = 0) -> np.ndarray:
@@ -136,11 +153,29 @@ def check_quantizer_save_and_load(quantizer: Quantizer) -> None:
         _fail(quantizer, "after save and load, encode gives other codes")
 
 
+def check_quantizer_encodes_unseen_rows_and_batches(quantizer: Quantizer) -> None:
+    """``encode`` takes rows it was not fitted on, and a batch's codes do not depend on the batch (unless
+    the quantizer declares ``encodes_jointly``: it assigns a batch's rows together, as balanced k-means)."""
+    embeddings = _clustered()
+    quantizer.fit(embeddings[:150])
+    sizes = np.asarray(quantizer.codebook_sizes)
+    unseen = quantizer.encode(embeddings[150:])
+    if getattr(unseen, "shape", None) != (50, len(sizes)) or (unseen < 0).any() or (unseen >= sizes).any():
+        _fail(quantizer, "encode of rows it was not fitted on must give (rows, levels) codes inside the codebooks")
+    if getattr(quantizer, "encodes_jointly", False):
+        return
+    whole = quantizer.encode(embeddings)
+    parts = np.concatenate([quantizer.encode(embeddings[i : i + 7]) for i in range(0, len(embeddings), 7)])
+    if not np.array_equal(whole, parts):
+        _fail(quantizer, "encode gives other codes when the rows come in smaller batches")
+
+
 def quantizer_checks() -> list[Callable[[Any], None]]:
     return [
         check_quantizer_fit_returns_self,
         check_quantizer_codes_fit_the_codebooks,
         check_quantizer_encode_is_deterministic,
+        check_quantizer_encodes_unseen_rows_and_batches,
         check_quantizer_separates_clusters,
         check_quantizer_refit_is_reproducible,
         check_quantizer_save_and_load,
@@ -185,6 +220,8 @@ def _tiny_codes(data: RecData) -> ItemCodes:
 
 def _fitted_generator(generator: Generator, data: RecData | None = None, codes: ItemCodes | None = None) -> Any:
     data = data or tiny_recdata()
+    if not isinstance(getattr(generator, "uses_codes", None), bool):
+        _fail(generator, "class attribute 'uses_codes' must be True (it trains on item codes) or False")
     codes = codes if codes is not None or not generator.uses_codes else _tiny_codes(data)
     fitted = generator.fit(data, codes)
     if fitted is not generator:
@@ -205,6 +242,8 @@ def check_generator_recommends_distinct_valid_items(
     ranked = generator.recommend(histories, k)
     if not isinstance(ranked, np.ndarray) or ranked.shape != (len(histories), k):
         _fail(generator, f"recommend must return shape {(len(histories), k)}, got {getattr(ranked, 'shape', ranked)}")
+    if not np.issubdtype(ranked.dtype, np.integer):
+        _fail(generator, f"recommend must return integer item ids, got {ranked.dtype}")
     if (ranked < 1).any() or (ranked > data.n_items).any():
         _fail(generator, "recommend returned ids outside 1..n_items")
     for row in ranked:
@@ -257,7 +296,7 @@ def check_generator(generator: Generator, data: RecData | None = None, codes: It
 
 def checks_for(component: Any) -> list[Callable[[Any], None]]:
     """The named checks of a component's kind (by its contract's methods)."""
-    if hasattr(component, "uses_codes") and hasattr(component, "recommend"):
+    if hasattr(component, "recommend"):
         return generator_checks()
     if hasattr(component, "encode") and hasattr(component, "fit"):
         return quantizer_checks()

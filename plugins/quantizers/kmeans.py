@@ -18,7 +18,8 @@ class HierarchicalKMeans:
     (so it uses fewer codes). The default 32 makes a tree of 32^3 leaves, room for the 10^4 to 10^5 items
     of the usual datasets; with 256, two levels would already hold one item per code.
     ``balanced`` splits every cluster into clusters of equal size (at most ceil(n / k) items each),
-    which spreads items evenly over codes and so leaves few collisions.
+    which spreads items evenly over codes and so leaves few collisions. Balanced codes are assigned to
+    the rows of one ``encode`` call together, so they depend on the batch (``encodes_jointly``).
     """
 
     def __init__(
@@ -35,6 +36,7 @@ class HierarchicalKMeans:
         self.levels = levels
         self.codebook_size = codebook_size
         self.balanced = balanced
+        self.encodes_jointly = balanced  # a balanced assignment shares each cluster's room among a batch's rows
         self.seed = seed
         self.n_init = n_init
         self.max_iter = max_iter
