@@ -90,7 +90,7 @@ def speed(spec: str, steps: int, users: int, threads: int | None, dtype: str, da
         options["bf16"] = dtype == "bf16"
     generator = get_registry().create("generator", name, **options)
     batches, loss_fn = generator.prepare(data, codes)
-    model = generator._fitted()
+    model = generator.fitted_model()
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=generator.lr)
     epoch_batches = list(batches(0))

@@ -86,7 +86,7 @@ def main() -> None:
         peak = matmul_peak(torch.bfloat16 if bf16 else torch.float32, device)
         generator = Tiger(batch_size=args.batch_size, device=str(device), bf16=bf16, warmup_steps=100)
         batches, loss_fn = generator.prepare(data, codes)
-        model = generator._fitted()
+        model = generator.fitted_model()
         model.train()
         optimizer = torch.optim.AdamW(model.parameters(), lr=generator.lr, weight_decay=generator.weight_decay)
         examples = tokens = 0

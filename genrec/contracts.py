@@ -109,7 +109,10 @@ class Fuser(Protocol):
 
 @runtime_checkable
 class Quantizer(Protocol):
-    """Embeddings -> integer codes (n, levels), each level in [0, codebook_sizes[level])."""
+    """Embeddings -> integer codes (n, levels), each level in [0, codebook_sizes[level]).
+
+    ``fit`` may also take the run's ``seed`` and ``device`` as keywords (see :func:`fit_quantizer`).
+    """
 
     def fit(self, embeddings: np.ndarray) -> Quantizer: ...
 
@@ -163,6 +166,16 @@ def auxiliary_keys(losses: Sequence[AuxiliaryLoss]) -> list[str]:
             name = getattr(loss, "name", type(loss).__name__)
             raise ConfigError(f"auxiliary loss {name!r} has no string `key` (see genrec.AuxiliaryLoss)")
     return [loss.key for loss in losses]
+
+
+def fit_quantizer(quantizer: Any, embeddings: np.ndarray, seed: int, device: str) -> Any:
+    """``quantizer.fit(embeddings)``, with the run's ``seed`` and ``device`` as keywords where its ``fit``
+    takes them (a quantizer whose options set them explicitly keeps its own)."""
+    import inspect
+
+    accepted = inspect.signature(quantizer.fit).parameters
+    given = {"seed": seed, "device": device}
+    return quantizer.fit(embeddings, **{name: value for name, value in given.items() if name in accepted})
 
 
 def auxiliary_losses_of(component: Any, embeddings: ItemEmbeddings) -> list[AuxiliaryLoss]:

@@ -23,7 +23,7 @@ from genrec import distributed
 from genrec.artifacts import ArtifactStore, atomic_write_json, atomic_write_text, load_arrays, save_arrays
 from genrec.config import PipelineConfig, default_run_dir, resolve_config
 from genrec.console import log, run_log
-from genrec.contracts import ItemCodes, ItemEmbeddings, RecData, auxiliary_losses_of
+from genrec.contracts import ItemCodes, ItemEmbeddings, RecData, auxiliary_losses_of, fit_quantizer
 from genrec.registry import Registry
 from genrec.results import LOG, results_record
 from genrec.saved import FITTED, ITEMS, save_fitted, write_items
@@ -112,7 +112,8 @@ class Pipeline:
 
         def build(tmp: Path) -> None:
             quantizer = self.stages.component("quantizer")
-            raw = quantizer.fit(fused.vectors).encode(fused.vectors)
+            fitted = fit_quantizer(quantizer, fused.vectors, self.config.seed, self.data.device)
+            raw = fitted.encode(fused.vectors)
             sizes = tuple(int(s) for s in quantizer.codebook_sizes)
             check_collapse(raw, sizes, force=self.config.force)
             unique = disambiguate(raw, sizes)

@@ -81,9 +81,9 @@ def test_hierarchical_kmeans_refines_each_first_level_cluster():
     x = clustered(n=300, clusters=5)
     quantizer = HierarchicalKMeans(levels=2, codebook_size=4).fit(x)
     codes = quantizer.encode(x)
-    top = quantizer.tree_[()]
+    top = quantizer.tree[()]
     for parent in np.unique(codes[:, 0]):
-        children = quantizer.tree_[(int(parent),)]
+        children = quantizer.tree[(int(parent),)]
         # A child centroid is the mean of items of its parent's cell, so it lies in that cell.
         nearest_top = ((children[:, None, :] - top[None]) ** 2).sum(-1).argmin(1)
         assert (nearest_top == parent).all()
@@ -99,7 +99,7 @@ def test_hierarchical_kmeans_gives_small_clusters_one_code_per_item():
     codes = quantizer.encode(x)
     for parent in np.unique(codes[:, 0]):
         members = codes[:, 0] == parent
-        children = quantizer.tree_[(int(parent),)]
+        children = quantizer.tree[(int(parent),)]
         assert len(children) == min(8, members.sum())
         if members.sum() <= 8:
             assert len(np.unique(codes[members, 1])) == members.sum()
@@ -136,7 +136,7 @@ def test_kmeans_recovers_well_separated_clusters():
 def test_rqvae_uses_every_code_and_learns_to_reconstruct():
     x = clustered(n=256, clusters=8)
     quantizer = small_rqvae(epochs=12).fit(x)
-    history = quantizer.result_.history
+    history = quantizer.result.history
     assert history[-1]["valid"]["recon"] < 0.7 * history[0]["valid"]["recon"]
     codes = quantizer.encode(x)
     for level in range(quantizer.levels):
@@ -150,3 +150,43 @@ def test_rqvae_rejects_bad_options():
         RQVAE(latent_dim=0)
     with pytest.raises(ConfigError, match="hidden_dims"):
         RQVAE(hidden_dims=(16, 0))
+
+
+def test_fit_quantizer_hands_the_run_seed_and_device_to_a_fit_that_takes_them() -> None:
+    from genrec.contracts import fit_quantizer
+
+    class Plain:
+        def fit(self, embeddings):  # noqa: ANN001, ANN202
+            self.fitted = True
+            return self
+
+    class Keen(Plain):
+        def fit(self, embeddings, *, seed=None, device=None):  # noqa: ANN001, ANN202
+            self.got = (seed, device)
+            return self
+
+    x = np.zeros((4, 2), dtype=np.float32)
+    assert fit_quantizer(Plain(), x, 3, "cpu").fitted
+    assert fit_quantizer(Keen(), x, 3, "cpu").got == (3, "cpu")
+
+
+def test_rqvae_training_record_reaches_the_stage_record(tmp_path) -> None:  # noqa: ANN001
+    from genrec.config import PipelineConfig, StageSpec
+    from genrec.pipeline import Pipeline
+    from genrec.plugins import get_registry
+
+    config = PipelineConfig(
+        recipe="test",
+        data="demo",
+        generator=StageSpec("tiger"),
+        embedder=StageSpec("tfidf"),
+        fuser=StageSpec("semantic"),
+        quantizer=StageSpec("rqvae", {"levels": 2, "codebook_size": 8, "epochs": 3}),
+        run_dir=tmp_path / "run",
+    )
+    pipeline = Pipeline(config, get_registry())
+    pipeline.prepare()
+    fused, key, _ = pipeline.fuse()
+    pipeline.quantize(fused, key)
+    training = pipeline.stages.records["quantizer"]["training"]
+    assert training is not None and training["epochs_run"] == 3

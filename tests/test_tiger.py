@@ -208,7 +208,7 @@ def test_auxiliary_losses_get_the_summary_and_targets_and_train(cls: type[Tiger]
     generator.log = lambda line: None
     batches, loss_fn = generator.prepare(data, codes, [aux])
     assert aux.module is not None and aux.module.dim == 32
-    assert any(module is aux.module for module in generator._fitted().aux.values())
+    assert any(module is aux.module for module in generator.fitted_model().aux.values())
     batch = next(iter(batches(0)))
     loss = loss_fn(batch)
     loss.backward()
@@ -221,7 +221,7 @@ def test_auxiliary_losses_get_the_summary_and_targets_and_train(cls: type[Tiger]
         assert torch.equal(torch.as_tensor(codes.codes)[target_items - 1], batch[1])
     before = aux.module.weight.detach().clone()
     generator.fit(data, codes, [aux])
-    assert not torch.equal(generator._fitted().aux["0_recording_loss"].weight.detach(), before)
+    assert not torch.equal(generator.fitted_model().aux["0_recording_loss"].weight.detach(), before)
 
 
 @pytest.mark.parametrize("cls", GENERATORS, ids=lambda cls: cls.__name__)
@@ -239,7 +239,7 @@ def test_resume_from_checkpoint_equals_an_uninterrupted_run(tmp_path, cls: type[
     assert resumed.result is not None and resumed.result.epochs_run == 3
     assert list((tmp_path / "b" / cls.name).iterdir())
     for (name, a), (_, b) in zip(
-        straight._fitted().state_dict().items(), resumed._fitted().state_dict().items(), strict=True
+        straight.fitted_model().state_dict().items(), resumed.fitted_model().state_dict().items(), strict=True
     ):
         assert torch.equal(a, b), name
 

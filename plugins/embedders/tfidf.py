@@ -28,8 +28,8 @@ class TfidfEmbedder:
         self.seed = seed
         # Fitted: the vocabulary, its idf weights and the SVD's components (None when no SVD was needed).
         self.vocabulary_: dict[str, int] = {}
-        self.idf_: np.ndarray | None = None
-        self.components_: np.ndarray | None = None
+        self.idf: np.ndarray | None = None
+        self.components: np.ndarray | None = None
 
     def embed(self, data: RecData) -> ItemEmbeddings:
         from sklearn.decomposition import TruncatedSVD
@@ -44,11 +44,11 @@ class TfidfEmbedder:
         # The SVD needs fewer components than both items and terms.
         dim = min(self.dim, matrix.shape[0] - 1, matrix.shape[1] - 1)
         self.vocabulary_ = {term: int(index) for term, index in vectorizer.vocabulary_.items()}
-        self.idf_, self.components_ = vectorizer.idf_, None
+        self.idf, self.components = vectorizer.idf_, None
         if dim >= 1:
             svd = TruncatedSVD(n_components=dim, random_state=self.seed)
             vectors = svd.fit_transform(matrix)
-            self.components_ = svd.components_
+            self.components = svd.components_
         else:
             vectors = matrix.toarray()
         return ItemEmbeddings(_unit_rows(vectors), modality=self.modality)
@@ -57,24 +57,24 @@ class TfidfEmbedder:
         """New items through the fitted vocabulary and SVD (words the catalog never had are ignored)."""
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        if self.idf_ is None:
+        if self.idf is None:
             raise RuntimeError("tfidf embedder is not fitted: call embed(data) or load(directory) first")
         vectorizer = TfidfVectorizer(
             ngram_range=(1, 2), sublinear_tf=True, dtype=np.float64, vocabulary=self.vocabulary_
         )
-        vectorizer.idf_ = self.idf_
+        vectorizer.idf_ = self.idf
         matrix = vectorizer.transform(item_texts(list(items), self.template))
-        vectors = matrix.toarray() if self.components_ is None else matrix @ self.components_.T
+        vectors = matrix.toarray() if self.components is None else matrix @ self.components.T
         return _unit_rows(np.asarray(vectors))
 
     def save(self, directory: Path) -> None:
-        arrays = {"idf": self.idf_} | ({} if self.components_ is None else {"components": self.components_})
+        arrays = {"idf": self.idf} | ({} if self.components is None else {"components": self.components})
         save_tensors(directory / "tfidf.safetensors", arrays)
         save_json(directory / "vocabulary.json", self.vocabulary_)
 
     def load(self, directory: Path) -> TfidfEmbedder:
         arrays = load_tensors(directory / "tfidf.safetensors")
-        self.idf_, self.components_ = arrays["idf"], arrays.get("components")
+        self.idf, self.components = arrays["idf"], arrays.get("components")
         self.vocabulary_ = load_json(directory / "vocabulary.json")
         return self
 

@@ -23,23 +23,22 @@ import hashlib
 import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genrec.artifacts import digest
 from genrec.contracts import ItemEmbeddings, RecData
 from genrec.device import resolve_device
 from genrec.errors import ConfigError
 from genrec.evaluation import rank_metrics
 from genrec.saved import load_json, load_module, save_json, save_module
-from genrec.training import TrainConfig, TrainResult, check_schedule, seed_everything, train
+from genrec.trained import TrainedComponent, shuffled_batches, top_items
+from genrec.training import TrainResult, check_schedule, seed_everything, train
 from genrec_plugins.prorec.adaptation import AdaptationLayer
 from genrec_plugins.prorec.losses import info_nce
-from genrec_plugins.sasrec.batches import shuffled_batches
 
 DIN_NEGATIVES = 1024  # uniformly sampled negatives per training batch of the DIN-style model
 SCORE_CHUNK = 2048  # candidate items scored at once by the DIN-style model
@@ -117,10 +116,16 @@ class AlignmentModel(nn.Module):
         return model.logits(model.encode(histories))
 
 
-class ProrecAlign:
+class ProrecAlign(TrainedComponent):
     """PRORec stage 1: jointly train a collaborative model and align it with adapted text embeddings."""
 
     requires: ClassVar[tuple[str, ...]] = ("semantic",)
+    name: ClassVar[str] = "prorec-align"
+    # The options that shape the trained weights (not epochs, patience, schedule or device).
+    weight_options: ClassVar[tuple[str, ...]] = (
+        "dim", "layers", "heads", "dropout", "lr", "weight_decay", "batch_size", "warmup_steps",
+        "temperature", "align_weight", "align_items", "collaborative_model",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -184,16 +189,10 @@ class ProrecAlign:
         self.result: TrainResult | None = None
         self.log: Callable[[str], None] | None = None  # progress lines; None = the run's console
 
-    def options(self) -> dict[str, Any]:
-        """The options that shape the trained weights (not epochs, patience, schedule or device)."""
-        names = ("dim", "layers", "heads", "dropout", "lr", "weight_decay", "batch_size", "warmup_steps",
-                 "temperature", "align_weight", "align_items", "collaborative_model")  # fmt: skip
-        return {name: getattr(self, name) for name in names}
-
     def _build_collaborative(self, n_items: int, max_len: int) -> nn.Module:
         if self.collaborative_model == "din":
             return TargetAttention(n_items, self.dim, self.dropout, max_len)
-        from genrec_plugins.sasrec.model import SASRec
+        from genrec_plugins.sasrec.model import SASRec  # the sasrec plugin's public model
 
         return SASRec(n_items, self.dim, self.layers, self.heads, self.dropout, max_len)
 
@@ -223,7 +222,7 @@ class ProrecAlign:
         if len(data.split.valid_targets) == 0:
             raise ConfigError("fuser 'prorec-align': no validation users (sequences of 3+ items) to select on")
         device = resolve_device(self.device, "fuser 'prorec-align' option 'device'", auto=data.device)
-        seed = data.seed if self.seed is None else self.seed
+        seed = self.seed_for(data)
         inputs, targets = self._training_data(data)
         if len(inputs) == 0:
             raise ConfigError("fuser 'prorec-align': no training sequence of two or more items to learn from")
@@ -246,28 +245,17 @@ class ProrecAlign:
         def validate() -> dict[str, float]:
             ranked = []
             for start in range(0, len(valid_histories), 1024):
-                scores = model.full_scores(valid_histories[start : start + 1024]).float()
-                scores[:, 0] = -torch.inf
-                ranked.append(scores.topk(min(20, n_items), dim=1).indices.cpu().numpy())
+                scores = model.full_scores(valid_histories[start : start + 1024])
+                ranked.append(top_items(scores, min(20, n_items))[0])
             return rank_metrics(np.concatenate(ranked), data.split.valid_targets, ks=_ks(n_items))
 
-        config = TrainConfig(
-            epochs=self.epochs,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            patience=self.patience,
-            device=str(device),
-            warmup_steps=self.warmup_steps,
-            schedule=self.schedule,
-            decay_fraction=self.decay_fraction,
-        )
         self.result = train(
             model,
             lambda epoch: shuffled_batches(inputs, targets, self.batch_size, seed, epoch, device),
             loss_fn,
             validate,
-            config,
-            checkpoint_dir=self._checkpoint_dir(data, semantic, seed),
+            self.train_config(device),
+            checkpoint_dir=self._checkpoint_dir(data, semantic),
             log=self.log,  # None: the shared loop's console log, like every other training stage
         )
         seen = np.zeros(n_items + 1, dtype=bool)
@@ -309,20 +297,11 @@ class ProrecAlign:
             raise RuntimeError("ProrecAlign is not fitted: call fuse(data, embeddings) or load(directory) first")
         return self.adapter
 
-    def _checkpoint_dir(self, data: RecData, semantic: np.ndarray, seed: int) -> Path | None:
-        if data.workdir is None:
-            return None
+    def _checkpoint_dir(self, data: RecData, semantic: np.ndarray) -> Path | None:
         # A run resumes only from a checkpoint of the same options, data and semantic input.
-        key = digest(
-            {
-                "options": self.options(),
-                "seed": seed,
-                "dataset": data.dataset.fingerprint,
-                "max_history": data.split.max_history,
-                "semantic": hashlib.sha256(np.ascontiguousarray(semantic).tobytes()).hexdigest()[:16],
-            }
+        return self.checkpoints(
+            data, semantic=hashlib.sha256(np.ascontiguousarray(semantic).tobytes()).hexdigest()[:16]
         )
-        return Path(data.workdir) / "prorec-align" / key
 
     def _integrated(self, model: AlignmentModel, unseen: np.ndarray) -> ItemEmbeddings:
         """The vectors to quantize and the teachers; ``unseen`` rows (items no training sequence has)

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from genrec.artifacts import digest
-from genrec.contracts import ItemEmbeddings
+from genrec.contracts import ItemEmbeddings, fit_quantizer
 from genrec.errors import ConfigError
 from genrec.registry import Registry
 from genrec.saved import load_fitted, save_fitted
@@ -157,8 +157,8 @@ class ProrecDistill:
                 options[name] = value
         return component.load()(**component.validate(options, f"quantizer 'prorec-distill' base {self.base!r}"))
 
-    def fit(self, embeddings: np.ndarray) -> ProrecDistill:
-        self.quantizer.fit(embeddings)
+    def fit(self, embeddings: np.ndarray, *, seed: int = 0, device: str = "cpu") -> ProrecDistill:
+        fit_quantizer(self.quantizer, embeddings, seed, device)  # the run's seed and device reach the base
         return self
 
     def encode(self, embeddings: np.ndarray) -> np.ndarray:

@@ -41,11 +41,11 @@ class HierarchicalKMeans:
         self.n_init = n_init
         self.max_iter = max_iter
         # The centroids that split a cluster, keyed by the cluster's code prefix (() for the root).
-        self.tree_: dict[tuple[int, ...], np.ndarray] = {}
+        self.tree: dict[tuple[int, ...], np.ndarray] = {}
 
     def fit(self, embeddings: np.ndarray) -> HierarchicalKMeans:
         x = as_matrix(embeddings)
-        self.tree_ = {}
+        self.tree = {}
         groups: list[tuple[tuple[int, ...], np.ndarray]] = [((), np.arange(len(x)))]
         for level in range(self.levels):
             next_groups = []
@@ -58,14 +58,14 @@ class HierarchicalKMeans:
                     max_iter=self.max_iter,
                     balanced=self.balanced,
                 )
-                self.tree_[prefix] = centroids
+                self.tree[prefix] = centroids
                 if level + 1 < self.levels:
                     next_groups.extend(_split(prefix, members, labels))
             groups = next_groups
         return self
 
     def encode(self, embeddings: np.ndarray) -> np.ndarray:
-        if not self.tree_:
+        if not self.tree:
             raise RuntimeError("call fit before encode")
         x = as_matrix(embeddings)
         codes = np.empty((len(x), self.levels), dtype=np.int64)
@@ -74,7 +74,7 @@ class HierarchicalKMeans:
             next_groups = []
             for prefix, members in groups:
                 # Items of a new set that land in a cluster fit() never split follow its first branch.
-                centroids = self.tree_.get(prefix)
+                centroids = self.tree.get(prefix)
                 labels = (
                     np.zeros(len(members), dtype=np.int64)
                     if centroids is None
@@ -88,19 +88,19 @@ class HierarchicalKMeans:
 
     def save(self, directory: Path) -> None:
         """Each split's centroids, named by its cluster's code prefix (``root``, ``3``, ``3.1``, ...)."""
-        save_tensors(directory / "tree.safetensors", {_name(prefix): c for prefix, c in self.tree_.items()})
+        save_tensors(directory / "tree.safetensors", {_name(prefix): c for prefix, c in self.tree.items()})
 
     def load(self, directory: Path) -> HierarchicalKMeans:
         tree = load_tensors(directory / "tree.safetensors")
-        self.tree_ = {() if name == "root" else tuple(int(p) for p in name.split(".")): c for name, c in tree.items()}
+        self.tree = {() if name == "root" else tuple(int(p) for p in name.split(".")): c for name, c in tree.items()}
         return self
 
     @property
     def codebook_sizes(self) -> tuple[int, ...]:
-        if not self.tree_:
+        if not self.tree:
             return (self.codebook_size,) * self.levels
         sizes = [1] * self.levels
-        for prefix, centroids in self.tree_.items():
+        for prefix, centroids in self.tree.items():
             sizes[len(prefix)] = max(sizes[len(prefix)], len(centroids))
         return tuple(sizes)
 

@@ -33,16 +33,16 @@ class ResidualKMeans:
         self.seed = seed
         self.n_init = n_init
         self.max_iter = max_iter
-        self.codebooks_: list[np.ndarray] = []
+        self.codebooks: list[np.ndarray] = []
 
     def fit(self, embeddings: np.ndarray) -> ResidualKMeans:
         residual = as_matrix(embeddings)
-        self.codebooks_ = []
+        self.codebooks = []
         for level in range(self.levels):
             centroids, labels = kmeans(
                 residual, self.codebook_size, seed=[self.seed, level], n_init=self.n_init, max_iter=self.max_iter
             )
-            self.codebooks_.append(centroids)
+            self.codebooks.append(centroids)
             residual = residual - centroids[labels]
         return self
 
@@ -64,16 +64,16 @@ class ResidualKMeans:
 
     def load(self, directory: Path) -> ResidualKMeans:
         codebooks = load_tensors(directory / "codebooks.safetensors")
-        self.codebooks_ = [codebooks[str(i)] for i in range(len(codebooks))]
+        self.codebooks = [codebooks[str(i)] for i in range(len(codebooks))]
         return self
 
     @property
     def codebook_sizes(self) -> tuple[int, ...]:
-        if not self.codebooks_:
+        if not self.codebooks:
             return (self.codebook_size,) * self.levels
-        return tuple(len(c) for c in self.codebooks_)
+        return tuple(len(c) for c in self.codebooks)
 
     def _fitted(self) -> list[np.ndarray]:
-        if not self.codebooks_:
+        if not self.codebooks:
             raise RuntimeError("call fit before encode")
-        return self.codebooks_
+        return self.codebooks

@@ -120,14 +120,15 @@ class RQVAE:
         self.seed = seed
         self.device = device
         self.verbose = verbose
-        self.model_: RQVAEModel | None = None
-        self.result_: TrainResult | None = None
+        self.model: RQVAEModel | None = None
+        self.result: TrainResult | None = None
 
-    def _device(self) -> torch.device:
-        return resolve_device(self.device, "rqvae option 'device'")
+    def _device(self, run_device: str | None = None) -> torch.device:
+        return resolve_device(self.device, "rqvae option 'device'", auto=run_device)
 
-    def fit(self, embeddings: np.ndarray) -> RQVAE:
-        device = self._device()
+    def fit(self, embeddings: np.ndarray, *, device: str | None = None) -> RQVAE:
+        """Train on ``embeddings``; ``device`` is the run's, which the option ``device="auto"`` follows."""
+        device = self._device(device)
         x = torch.tensor(as_matrix(embeddings)).to(device)
         n = len(x)
         size = min(self.codebook_size, n)
@@ -160,12 +161,12 @@ class RQVAE:
             monitor="score",
             device=str(device),
         )
-        self.result_ = train(model, batches, loss_fn, validate, config, log=log if self.verbose else _quiet)
-        self.model_ = model
-        best = self.result_.best_metrics
+        self.result = train(model, batches, loss_fn, validate, config, log=log if self.verbose else _quiet)
+        self.model = model
+        best = self.result.best_metrics
         log(
-            f"rqvae: {self.result_.epochs_run} epochs in {self.result_.seconds:.1f}s, best epoch "
-            f"{self.result_.best_epoch + 1}, reconstruction {best.get('recon', float('nan')):.4f}"
+            f"rqvae: {self.result.epochs_run} epochs in {self.result.seconds:.1f}s, best epoch "
+            f"{self.result.best_epoch + 1}, reconstruction {best.get('recon', float('nan')):.4f}"
         )
         return self
 
@@ -220,19 +221,19 @@ class RQVAE:
     def load(self, directory: Path) -> RQVAE:
         saved = load_json(directory / "model.json")
         model = RQVAEModel(saved["dim"], self.hidden_dims, self.latent_dim, self.levels, saved["size"])
-        self.model_ = load_module(directory / "weights.safetensors", model.to(self._device())).eval()
+        self.model = load_module(directory / "weights.safetensors", model.to(self._device())).eval()
         return self
 
     @property
     def codebook_sizes(self) -> tuple[int, ...]:
-        if self.model_ is None:
+        if self.model is None:
             return (self.codebook_size,) * self.levels
-        return (int(self.model_.codebooks.shape[1]),) * self.levels
+        return (int(self.model.codebooks.shape[1]),) * self.levels
 
     def _fitted(self) -> RQVAEModel:
-        if self.model_ is None:
+        if self.model is None:
             raise RuntimeError("call fit before encode")
-        return self.model_
+        return self.model
 
 
 def _quiet(message: str) -> None:

@@ -1,6 +1,7 @@
 """SASRec: the tuned item-id baseline generator and a collaborative embedder (one shared model).
 
-Registered lazily by "module:attribute", so importing this plugin imports no torch.
+Registered lazily by "module:attribute", so importing this plugin imports no torch. Its model,
+``genrec_plugins.sasrec.model.SASRec``, is public: ``prorec-align`` trains it as its collaborative model.
 """
 
 import genrec

@@ -16,6 +16,6 @@ class SASRecEmbedder(SASRecGenerator):
 
     def embed(self, data: RecData) -> ItemEmbeddings:
         self.fit(data)
-        model = self._fitted()
+        model = self.fitted_model()
         vectors = model.item_embedding.weight[1:].detach().float().cpu().numpy().copy()
         return ItemEmbeddings(vectors, modality="collaborative")

@@ -9,26 +9,25 @@ device and precision.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from genrec.artifacts import digest
 from genrec.contracts import AuxiliaryLoss, ItemCodes, RecData, auxiliary_keys
 from genrec.device import resolve_device
 from genrec.errors import ConfigError, require_at_least
 from genrec.evaluation import evaluate, under_protocol
 from genrec.saved import load_json, load_module, save_json, save_module
-from genrec.training import TrainConfig, TrainResult, check_schedule, seed_everything, train
-from genrec_plugins.sasrec.batches import shuffled_batches
+from genrec.trained import TrainedComponent, shuffled_batches, top_items
+from genrec.training import TrainResult, check_schedule, seed_everything, train
 from genrec_plugins.sasrec.model import SASRec, full_softmax_loss, sampled_bce_loss
 
 
-class SASRecGenerator:
+class SASRecGenerator(TrainedComponent):
     """SASRec over item ids (no codes): full-softmax next-item training, full-catalog top-k.
 
     The defaults are the configuration validated on Amazon Beauty (validation NDCG@10 0.0524 at the
@@ -36,6 +35,10 @@ class SASRecGenerator:
     """
 
     uses_codes: ClassVar[bool] = False
+    name: ClassVar[str] = "sasrec"
+    weight_options: ClassVar[tuple[str, ...]] = (
+        "dim", "layers", "heads", "dropout", "max_len", "loss", "lr", "weight_decay", "batch_size", "warmup_steps",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -73,35 +76,14 @@ class SASRecGenerator:
         self.epochs, self.patience, self.seed, self.device, self.bf16 = epochs, patience, seed, device, bf16
         self.model: SASRec | None = None
         self.result: TrainResult | None = None
-        self.log: Callable[[str], None] | None = None  # progress lines; None = genrec's console
-
-    def options(self) -> dict[str, Any]:
-        names = ("dim", "layers", "heads", "dropout", "max_len", "loss", "lr", "weight_decay", "batch_size",
-                 "warmup_steps")  # fmt: skip
-        return {name: getattr(self, name) for name in names}
 
     def checkpoint_dir(self, data: RecData, aux_losses: Sequence[AuxiliaryLoss] = ()) -> Path | None:
-        if data.workdir is None:
-            return None
-        key = digest(
-            {
-                "options": self.options(),
-                "seed": self._seed(data),
-                "dataset": data.dataset.fingerprint,
-                "n_items": data.n_items,
-                "max_history": data.split.max_history,
-                "aux": auxiliary_keys(aux_losses),
-            }
-        )
-        return Path(data.workdir) / "sasrec" / key
-
-    def _seed(self, data: RecData) -> int:
-        return data.seed if self.seed is None else self.seed
+        return self.checkpoints(data, n_items=data.n_items, aux=auxiliary_keys(aux_losses))
 
     def fit(
         self, data: RecData, codes: ItemCodes | None = None, aux_losses: Sequence[AuxiliaryLoss] = ()
     ) -> SASRecGenerator:
-        seed = self._seed(data)
+        seed = self.seed_for(data)
         device = resolve_device(self.device, "sasrec option 'device'", auto=data.device)
         max_len = self.max_len or data.split.max_history
         inputs, targets = data.split.training_windows(max_len)
@@ -126,23 +108,12 @@ class SASRecGenerator:
             recommend = under_protocol(self.recommend, data.split.exclude_history)
             return evaluate(recommend, data.split.valid_histories, data.split.valid_targets)
 
-        config = TrainConfig(
-            epochs=self.epochs,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            patience=self.patience,
-            bf16=self.bf16,
-            device=str(device),
-            warmup_steps=self.warmup_steps,
-            schedule=self.schedule,
-            decay_fraction=self.decay_fraction,
-        )
         self.result = train(
             trained,
             lambda epoch: shuffled_batches(inputs, targets, self.batch_size, seed, epoch, device),
             loss_fn,
             validate,
-            config,
+            self.train_config(device, self.bf16),
             checkpoint_dir=self.checkpoint_dir(data, aux_losses),
             log=self.log,
         )
@@ -151,7 +122,7 @@ class SASRecGenerator:
     @torch.no_grad()
     def scores(self, histories: np.ndarray) -> torch.Tensor:
         """(users, L) histories -> (users, n_items + 1) scores, padding column at -inf."""
-        model = self._fitted()
+        model = self.fitted_model()
         device = next(model.parameters()).device
         was_training = model.training
         model.eval()
@@ -168,25 +139,22 @@ class SASRecGenerator:
 
     def rank(self, histories: np.ndarray, k: int, exclude_history: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(users, k) item ids and their scores; ``exclude_history`` masks each user's history items."""
-        model = self._fitted()
+        model = self.fitted_model()
         histories = np.asarray(histories, dtype=np.int64)
         if not 1 <= k <= model.n_items:
             raise ConfigError(f"sasrec: k must be in 1..{model.n_items} (the catalog size), got {k}")
         items, scores = [], []
         for start in range(0, len(histories), 1024):
             chunk = histories[start : start + 1024]
-            logits = self.scores(chunk)
-            if exclude_history:
-                logits.scatter_(1, torch.as_tensor(chunk, device=logits.device), float("-inf"))
-            top = torch.topk(logits, k, dim=1)
-            items.append(top.indices.cpu().numpy())
-            scores.append(top.values.cpu().numpy())
+            top, values = top_items(self.scores(chunk), k, chunk if exclude_history else None)
+            items.append(top)
+            scores.append(values)
         if not items:
             return np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=np.float32)
         return np.concatenate(items), np.concatenate(scores)
 
     def save(self, directory: Path) -> None:
-        model = self._fitted()
+        model = self.fitted_model()
         directory.mkdir(parents=True, exist_ok=True)
         save_module(directory / "weights.safetensors", model)
         save_json(directory / "model.json", {"n_items": model.n_items, "max_len": model.max_len})
@@ -200,8 +168,3 @@ class SASRecGenerator:
 
     def add_items(self, codes: ItemCodes) -> None:
         raise ConfigError("generator 'sasrec' ranks the item ids it was trained on: it cannot place new items")
-
-    def _fitted(self) -> SASRec:
-        if self.model is None:
-            raise RuntimeError("SASRecGenerator is not fitted: call fit(data) first")
-        return self.model

@@ -170,7 +170,7 @@ class Causal(Tiger):
     @torch.no_grad()
     def dense_scores(self, histories: np.ndarray, items: np.ndarray) -> np.ndarray:
         """(users, n) dense log-probabilities (a softmax over the catalog) of ``items`` for these histories."""
-        model = self._fitted()
+        model = self.fitted_model()
         assert isinstance(model, CausalModel) and self.item_tokens is not None
         was_training = model.training
         model.eval()
@@ -212,7 +212,7 @@ class Causal(Tiger):
     def add_items(self, codes: ItemCodes) -> None:
         """Also grow the item-id table: a new item's id vector is zero, so its codes alone describe it."""
         super().add_items(codes)
-        model = self._fitted()
+        model = self.fitted_model()
         assert isinstance(model, CausalModel)
         table = model.item_embedding
         if table is not None and table.num_embeddings < len(codes.codes) + 1:
@@ -228,7 +228,7 @@ class Causal(Tiger):
     ) -> tuple[Callable[[int], Iterator[Batch]], Callable[[Batch], torch.Tensor]]:
         """Length-bucketed windows of every training sequence, each target position a training example."""
         assert self.item_tokens is not None
-        seed = self._seed(data)
+        seed = self.seed_for(data)
         inputs, targets = data.split.training_windows()
         lengths = history_lengths(inputs)
         item_tokens = self.item_tokens.cpu()
@@ -262,7 +262,7 @@ class Causal(Tiger):
     def decoder(self, cache: bool = True) -> CausalDecoder:
         """The fitted model as a :class:`genrec.decoding.CodeDecoder`."""
         assert self.item_tokens is not None
-        return CausalDecoder(self._fitted(), self.item_tokens, self._bf16, cache)
+        return CausalDecoder(self.fitted_model(), self.item_tokens, self._bf16, cache)
 
 
 def reranked(items: np.ndarray, scores: np.ndarray) -> np.ndarray:

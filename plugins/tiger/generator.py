@@ -26,7 +26,8 @@ from genrec.device import resolve_device
 from genrec.errors import ConfigError, require_at_least
 from genrec.evaluation import evaluate, under_protocol
 from genrec.saved import load_json, load_module, save_json, save_module
-from genrec.training import TrainConfig, TrainResult, check_schedule, seed_everything, train
+from genrec.trained import TrainedComponent
+from genrec.training import TrainResult, check_schedule, seed_everything, train
 from genrec_plugins.tiger.batches import bucketed_order, history_lengths, trimmed
 from genrec_plugins.tiger.model import BEGIN, KV, PAD, TigerModel, level_cross_entropy
 
@@ -118,7 +119,7 @@ class TigerDecoder:
         return {**state, "past": [(pick(k), pick(v)) for k, v in past]}
 
 
-class Tiger:
+class Tiger(TrainedComponent):
     """TIGER: an encoder-decoder transformer generating semantic IDs, decoded by constrained beam search.
 
     ``valid_users`` evaluates per-epoch model selection on a fixed random subset of that many
@@ -133,6 +134,11 @@ class Tiger:
 
     uses_codes: ClassVar[bool] = True
     name: ClassVar[str] = "tiger"
+    # What shapes the weights, apart from how long training runs (epochs, patience, schedule).
+    weight_options: ClassVar[tuple[str, ...]] = (
+        "layers_encoder", "layers_decoder", "d_model", "heads", "head_dim", "ffn", "dropout", "lr",
+        "weight_decay", "warmup_steps", "batch_size", "eval_every", "valid_users", "beam",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -197,38 +203,15 @@ class Tiger:
         self._bf16 = False  # bf16 as resolved for the fitted device
         self.log: Callable[[str], None] | None = None  # progress lines; None = genrec's console
 
-    def options(self) -> dict[str, Any]:
-        """What shapes the weights, apart from how long training runs (epochs, patience, schedule)."""
-        names = (
-            "layers_encoder", "layers_decoder", "d_model", "heads", "head_dim", "ffn", "dropout", "lr",
-            "weight_decay", "warmup_steps", "batch_size", "eval_every", "valid_users", "beam",
-        )  # fmt: skip
-        return {name: getattr(self, name) for name in names}
-
-    def _seed(self, data: RecData) -> int:
-        return data.seed if self.seed is None else self.seed
-
     def checkpoint_dir(self, data: RecData, codes: ItemCodes, aux_losses: Sequence[AuxiliaryLoss] = ()) -> Path | None:
         """Checkpoints are keyed by what shapes the weights; epochs, patience and schedule may change on resume."""
-        if data.workdir is None:
-            return None
-        key = digest(
-            {
-                "options": self.options(),
-                "seed": self._seed(data),
-                "dataset": data.dataset.fingerprint,
-                "max_history": data.split.max_history,
-                "codes": digest(codes.codes.tolist()),
-                "sizes": list(codes.codebook_sizes),
-                "aux": auxiliary_keys(aux_losses),
-            }
-        )
-        return Path(data.workdir) / self.name / key
+        codes_key = {"codes": digest(codes.codes.tolist()), "sizes": list(codes.codebook_sizes)}
+        return self.checkpoints(data, **codes_key, aux=auxiliary_keys(aux_losses))
 
     def fit(self, data: RecData, codes: ItemCodes | None = None, aux_losses: Sequence[AuxiliaryLoss] = ()) -> Tiger:
         batches, loss_fn = self.prepare(data, codes, aux_losses)
         assert codes is not None and self.item_tokens is not None  # prepare checked and built them
-        model, seed = self._fitted(), self._seed(data)
+        model, seed = self.fitted_model(), self.seed_for(data)
         valid_h, valid_t = data.split.valid_histories, data.split.valid_targets
         if self.valid_users is not None and self.valid_users < len(valid_t):
             chosen = np.sort(np.random.default_rng(seed).choice(len(valid_t), self.valid_users, replace=False))
@@ -238,18 +221,7 @@ class Tiger:
             recommend = under_protocol(self.recommend, data.split.exclude_history)
             return evaluate(recommend, valid_h, valid_t, errors=True)
 
-        config = TrainConfig(
-            epochs=self.epochs,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            patience=self.patience,
-            eval_every=self.eval_every,
-            bf16=self._bf16,
-            device=str(self.item_tokens.device),
-            warmup_steps=self.warmup_steps,
-            schedule=self.schedule,
-            decay_fraction=self.decay_fraction,
-        )
+        config = self.train_config(self.item_tokens.device, self._bf16)
         self.result = train(
             model, batches, loss_fn, validate, config, self.checkpoint_dir(data, codes, aux_losses), log=self.log
         )
@@ -269,7 +241,7 @@ class Tiger:
         device = resolve_device(self.device, f"{name} option 'device'", auto=data.device)
         self._bf16 = self.bf16 and bf16_supported(device)
         self.trie = CodeTrie(codes.codes, codes.codebook_sizes)
-        seed_everything(self._seed(data))
+        seed_everything(self.seed_for(data))
         self.trained_items = data.n_items
         model = self.build_model(codes.codebook_sizes, data.split.max_history, data.n_items)
         # The auxiliary modules live on the model so the loop trains and checkpoints them with it.
@@ -291,7 +263,7 @@ class Tiger:
     ) -> tuple[Callable[[int], Iterator[Batch]], Callable[[Batch], torch.Tensor]]:
         """One target per sliding window: length-bucketed (history tokens, target codes, target items)."""
         assert self.item_tokens is not None
-        seed = self._seed(data)
+        seed = self.seed_for(data)
         histories, targets = data.split.training_examples()
         target_codes = torch.as_tensor(codes.codes, dtype=torch.long)
         lengths = history_lengths(histories)
@@ -313,7 +285,7 @@ class Tiger:
 
     def decoder(self, cache: bool = True) -> TigerDecoder:
         """The fitted model as a :class:`genrec.decoding.CodeDecoder`."""
-        model = self._fitted()
+        model = self.fitted_model()
         assert self.item_tokens is not None
         return TigerDecoder(model, self.item_tokens, self._bf16, cache)
 
@@ -323,7 +295,7 @@ class Tiger:
     @torch.no_grad()
     def rank(self, histories: np.ndarray, k: int, exclude_history: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(users, k) item ids and their codes' log-probabilities; ``exclude_history`` never returns a history item."""
-        model, trie = self._fitted(), self.trie
+        model, trie = self.fitted_model(), self.trie
         assert trie is not None
         if not 1 <= k <= trie.n_items:
             raise ConfigError(f"{self.name}: k must be in 1..{trie.n_items} (the catalog size), got {k}")
@@ -349,7 +321,7 @@ class Tiger:
 
     def save(self, directory: Path) -> None:
         """The fitted weights (auxiliary heads left out: decoding never uses them) and the codes decoded over."""
-        model, trie = self._fitted(), self.trie
+        model, trie = self.fitted_model(), self.trie
         assert trie is not None
         directory.mkdir(parents=True, exist_ok=True)
         save_module(directory / "weights.safetensors", model, skip=("aux.",))
@@ -384,18 +356,13 @@ class Tiger:
 
     def add_items(self, codes: ItemCodes) -> None:
         """Decode over ``codes`` (the fitted catalog's, new items appended); new items' codes use known tokens."""
-        model = self._fitted()
+        model = self.fitted_model()
         if tuple(codes.codebook_sizes) != tuple(model.codebook_sizes):
             raise ConfigError(
                 f"{self.name}: codebook sizes {codes.codebook_sizes} differ from the trained {model.codebook_sizes}"
             )
         self.trie = CodeTrie(codes.codes, codes.codebook_sizes)
         self.item_tokens = item_token_table(model, codes.codes)
-
-    def _fitted(self) -> TigerModel:
-        if self.model is None:
-            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit(data, codes) first")
-        return self.model
 
 
 def auxiliary_loss(model: nn.Module, summary: torch.Tensor, target_items: torch.Tensor) -> torch.Tensor | float:
