@@ -1,12 +1,12 @@
 """Data-parallel training and evaluation under ``torchrun``, one mechanism for every component.
 
 Every rank runs the whole pipeline with the same seed. The shared training loop gives each rank its
-share of every epoch's batches and averages the gradients over ranks after each backward pass (what
-``DistributedDataParallel`` does, done in :func:`average_gradients` so that no model or loss closure
-has to be wrapped). Evaluation ranks each rank's block of users and gathers the ranked lists, so the
-metrics equal the single-process ones. In a single process (no ``WORLD_SIZE`` > 1 in the environment)
-every helper here is a no-op, and torch.distributed is never initialised (nor torch imported, so
-importing this module keeps the command line's start fast).
+share of every epoch's batches and runs each step through torch's ``DistributedDataParallel``
+(:func:`objective`), which averages the gradients bucket by bucket during the backward pass.
+Evaluation ranks each rank's block of users and gathers the ranked lists, so the metrics equal the
+single-process ones. In a single process (no ``WORLD_SIZE`` > 1 in the environment) every helper here
+is a no-op, and torch.distributed is never initialised (nor torch imported, so importing this module
+keeps the command line's start fast).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import atexit
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -92,18 +92,30 @@ def _device() -> torch.device:
     return torch.device("cpu")
 
 
-def wrap(model: nn.Module) -> nn.Module:
-    """``model`` in DistributedDataParallel when distributed, else ``model`` itself.
+def objective(model: nn.Module, loss_fn: Callable[[Any], torch.Tensor]) -> Callable[[Any], torch.Tensor]:
+    """``loss_fn`` as a training step's forward: itself in one process; distributed, run through
+    ``DistributedDataParallel`` around ``model``, so ``backward()`` averages the gradients over ranks.
 
-    The shared training loop does not need this (it averages gradients itself); it is here for code
-    that trains outside that loop.
+    The loss closure calls ``model`` (or its parts) directly: DDP only needs its own forward to wrap the
+    step, and its hooks sit on ``model``'s parameters. Parameters a step leaves unused (auxiliary heads,
+    unseen ids) are allowed (``find_unused_parameters``).
     """
     if world_size() == 1:
-        return model
+        return loss_fn
+    from torch import nn
     from torch.nn.parallel import DistributedDataParallel
 
+    class Objective(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, batch: Any) -> torch.Tensor:
+            return loss_fn(batch)
+
     device = next(model.parameters()).device
-    return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+    ids = [device] if device.type == "cuda" else None
+    return DistributedDataParallel(Objective(), device_ids=ids, find_unused_parameters=True)
 
 
 def shard(items: S) -> S:
@@ -180,36 +192,3 @@ def broadcast_module(module: nn.Module) -> None:
         return
     for tensor in [*module.parameters(), *module.buffers()]:
         dist.broadcast(tensor.data, src=0)
-
-
-def average_gradients(module: nn.Module) -> None:
-    """Average the gradients of ``module`` over ranks in place, as DistributedDataParallel would.
-
-    One all-reduce of a flat buffer: every gradient (zeros where this rank has none) and, per
-    parameter, a count of the ranks that have one. A parameter no rank used keeps ``grad = None``,
-    so the optimizer skips it exactly as in a single process.
-    """
-    world = world_size()
-    if world == 1:
-        return
-    import torch
-
-    params = [p for p in module.parameters() if p.requires_grad]
-    if not params:
-        return
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    present = torch.tensor([p.grad is not None for p in params], dtype=flat.dtype, device=flat.device)
-    flat = torch.cat([flat, present])
-    _group().all_reduce(flat)
-    counts = flat[len(flat) - len(params) :].tolist()  # one device sync, not one per parameter
-    offset = 0
-    for param, count in zip(params, counts, strict=True):
-        size = param.numel()
-        if count > 0:
-            grad = flat[offset : offset + size].view_as(param).div_(world)
-            if param.grad is None:
-                param.grad = grad.to(param.dtype).clone()
-            else:
-                param.grad.copy_(grad)
-        offset += size

@@ -212,6 +212,7 @@ def train(
     if state is not None and "scheduler" in state:  # a checkpoint from before epochs recorded their steps
         step = state["scheduler"]["last_epoch"]
     device_type = torch.device(config.device).type
+    step_loss = distributed.objective(model, loss_fn)
     for epoch in range(start_epoch, config.epochs):
         if stale >= config.patience:
             epoch -= 1
@@ -225,7 +226,7 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = rate
             with torch.autocast(device_type, dtype=torch.bfloat16, enabled=config.bf16):
-                loss = loss_fn(batch)
+                loss = step_loss(batch)
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"loss became {loss.item()} at epoch {epoch} step {steps}; stopped. "
@@ -233,8 +234,7 @@ def train(
                     "lower the learning rate or check the input embeddings"
                 )
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            distributed.average_gradients(model)
+            loss.backward()  # distributed: DDP averages the gradients over ranks, bucket by bucket
             if config.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()

@@ -74,8 +74,8 @@ def _worker(out: Path) -> None:
             evaluate(_recommend, *_users(n), batch_size=16)
 
     model, batches, loss_fn, validate = _problem(paired=False)
-    loss_fn(next(distributed.shard_batches(batches(0)))).backward()
-    distributed.average_gradients(model)
+    step = distributed.objective(model, loss_fn)  # kept while backward runs: DDP holds itself weakly
+    step(next(distributed.shard_batches(batches(0)))).backward()
     gradient = torch.cat([p.grad.reshape(-1) for p in model.parameters() if p.grad is not None]).numpy()
     train(model, batches, loss_fn, validate, CONFIG)
     whole = _weights(model)
