@@ -200,3 +200,18 @@ def test_results_as_json_on_stdout_and_no_evaluable_users_is_an_error(tmp_path):
     (data / "items.jsonl").write_text('{"item_id": 1, "title": "a"}\n{"item_id": 2, "title": "b"}\n')
     empty = run_genrec("recipe", "sasrec", "--data", str(data), "--run-dir", str(tmp_path / "r2"))
     assert empty.returncode == 1 and "no user has the 3 or more items" in empty.stdout + empty.stderr
+
+
+def test_command_modules_do_not_import_the_app():
+    import ast
+    from pathlib import Path
+
+    import genrec.cli
+
+    folder = Path(genrec.cli.__file__).parent
+    for path in folder.glob("*.py"):
+        if path.name in ("app.py", "__init__.py", "__main__.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert node.module not in ("genrec.cli.app", "genrec.cli"), f"{path.name} imports {node.module}"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import typer
 
-from genrec.cli.app import analyze_app
+app = typer.Typer(help="Analyses of embeddings and codes.", no_args_is_help=True)
 
 
-@analyze_app.command("domination")
+@app.command("domination")
 def domination(
     data: str = typer.Option("demo", "--data", help="Dataset name or directory."),
     fusers: str = typer.Option("concat,prorec-align", "--fusers", help="Comma-separated fusers to compare."),

@@ -1,8 +1,13 @@
-"""The Typer application and its command groups."""
+"""The Typer application: every command and group, gathered from the modules that define them.
+
+Dependencies point one way: this module imports the command modules; they import no part of it.
+"""
 
 from __future__ import annotations
 
 import typer
+
+from genrec.cli import analyze, components, data, report, store, use
 
 app = typer.Typer(
     name="genrec",
@@ -11,10 +16,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-data_app = typer.Typer(help="Datasets: statistics and preparation.", no_args_is_help=True)
 recipe_app = typer.Typer(help="Run a recipe (genrec list --kind recipe).", no_args_is_help=True)
-analyze_app = typer.Typer(help="Analyses of embeddings and codes.", no_args_is_help=True)
-store_app = typer.Typer(help="The artifact store: list it, reclaim checkpoint space.", no_args_is_help=True)
 
 
 def _version(value: bool) -> None:
@@ -32,11 +34,14 @@ def _main(
     """Generative recommendation with semantic IDs: plugins, recipes, datasets."""
 
 
-items_app = typer.Typer(help="A trained run's catalog: place new items without retraining.", no_args_is_help=True)
-app.add_typer(data_app, name="data")
+app.command("list")(components.list_components)
+app.command("plugins")(components.list_plugins)
+app.command("show")(components.show)
+app.command("report")(report.report)
+app.command("recommend")(use.recommend)
+app.command("export")(use.export)
+app.add_typer(data.app, name="data")
 app.add_typer(recipe_app, name="recipe")
-app.add_typer(analyze_app, name="analyze")
-app.add_typer(store_app, name="store")
-app.add_typer(items_app, name="items")
-
-from genrec.cli import analyze, components, data, report, store, use  # noqa: E402,F401  (commands register on import)
+app.add_typer(analyze.app, name="analyze")
+app.add_typer(store.app, name="store")
+app.add_typer(use.items_app, name="items")

@@ -6,11 +6,9 @@ import json
 
 import typer
 
-from genrec.cli.app import app
 from genrec.contracts import KINDS
 
 
-@app.command("list")
 def list_components(
     kind: str | None = typer.Option(None, "--kind", help=f"Only this kind: {', '.join(KINDS)}."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
@@ -45,7 +43,6 @@ def list_components(
         console.print(f"[red]plugin {failure.name!r} failed to load:[/red] {failure.error}", highlight=False)
 
 
-@app.command("plugins")
 def list_plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Every installed plugin: its version, what it registered, its load error if any."""
     from genrec.plugins import get_plugins
@@ -71,7 +68,6 @@ def list_plugins(as_json: bool = typer.Option(False, "--json", help="Machine-rea
     Console().print(table)
 
 
-@app.command("show")
 def show(
     component: str = typer.Argument(..., help="A component name, or KIND/NAME when names repeat across kinds."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),

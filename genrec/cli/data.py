@@ -7,10 +7,10 @@ from pathlib import Path
 
 import typer
 
-from genrec.cli.app import data_app
+app = typer.Typer(help="Datasets: statistics and preparation.", no_args_is_help=True)
 
 
-@data_app.command("stats")
+@app.command("stats")
 def stats(
     name: str = typer.Argument(..., help="demo, beauty, sports, toys, or a dataset directory."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
@@ -34,7 +34,7 @@ def stats(
     Console().print(table)
 
 
-@data_app.command("prepare")
+@app.command("prepare")
 def prepare(
     name: str = typer.Argument(..., help="beauty, sports or toys."),
     root: Path | None = typer.Option(None, "--root", help="Where to write <name>/ (default: the genrec cache)."),
@@ -50,7 +50,7 @@ def prepare(
     typer.echo(f"prepared {name} in {directory}")
 
 
-@data_app.command("import")
+@app.command("import")
 def import_(
     interactions: Path = typer.Argument(..., help="CSV or TSV with a header: user, item and time columns."),
     out: Path = typer.Option(..., "--out", help="The dataset directory to write."),

@@ -6,10 +6,7 @@ from pathlib import Path
 
 import typer
 
-from genrec.cli.app import app
 
-
-@app.command("report")
 def report(
     runs: list[Path] = typer.Argument(..., help="Finished run directories (or their results.json)."),
     metric: str = typer.Option("ndcg@10", "--metric", help="The test metric of the paired tests."),

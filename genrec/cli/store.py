@@ -9,7 +9,6 @@ from pathlib import Path
 import typer
 
 from genrec.artifacts import ArtifactStore, StoreEntry
-from genrec.cli.app import store_app
 
 STORE_DIR = typer.Option(Path("runs/store"), "--store-dir", help="Artifact store.")
 
@@ -24,7 +23,10 @@ def _megabytes(entries: Iterable[StoreEntry]) -> str:
     return f"{sum(e.size for e in entries) / 1e6:,.1f} MB"
 
 
-@store_app.command("list")
+app = typer.Typer(help="The artifact store: list it, reclaim checkpoint space.", no_args_is_help=True)
+
+
+@app.command("list")
 def list_entries(
     store_dir: Path = STORE_DIR,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
@@ -48,7 +50,7 @@ def list_entries(
     Console().print(table)
 
 
-@store_app.command("clean")
+@app.command("clean")
 def clean(
     store_dir: Path = STORE_DIR,
     yes: bool = typer.Option(False, "--yes", help="Delete; without it, only show what would go."),

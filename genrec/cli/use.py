@@ -9,7 +9,6 @@ from typing import Any
 
 import typer
 
-from genrec.cli.app import app, items_app
 from genrec.errors import ConfigError, DataError
 
 RUN = typer.Argument(..., help="A finished run directory (holds results.json).")
@@ -31,7 +30,6 @@ def _histories(history: str | None, users: Path | None) -> list[list[str]]:
     return histories
 
 
-@app.command("recommend")
 def recommend(
     run: Path = RUN,
     history: str | None = typer.Option(None, "--history", help='Item ids, oldest first: "ID ID ID".'),
@@ -80,7 +78,6 @@ def _title(recommender: Any, item: str | int, ids: str) -> str:
     return str(record.get("title") or record.get("idgenrec_text") or "")
 
 
-@app.command("export")
 def export(
     run: Path = RUN,
     codes: Path | None = typer.Option(None, "--codes", help="Write raw id, internal id and code to this TSV."),
@@ -118,6 +115,9 @@ def export(
         atomic_write_bytes(embeddings, buffer.getvalue())
         shape = f"{vectors.shape[0]} x {vectors.shape[1]}"
         typer.echo(f"{shape} embeddings (row i: item_id i + 1) -> {embeddings}", err=True)
+
+
+items_app = typer.Typer(help="A trained run's catalog: place new items without retraining.", no_args_is_help=True)
 
 
 @items_app.command("add")
