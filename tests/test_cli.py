@@ -136,7 +136,7 @@ def test_version_and_show():
     table = run_genrec("show", "quantizer/kmeans")
     assert table.returncode == 0 and "codebook_size" in table.stdout
     missing = run_genrec("show", "nope")
-    assert missing.returncode == 1 and "no component 'nope'" in missing.stdout + missing.stderr
+    assert missing.returncode == 2 and "no component 'nope'" in missing.stdout + missing.stderr
 
 
 @pytest.mark.parametrize(
@@ -150,7 +150,7 @@ def test_version_and_show():
 )
 def test_bad_values_fail_before_any_stage_runs(tmp_path, setting, fragment):
     result = run_genrec("recipe", "tiger", "--data", "demo", "--run-dir", str(tmp_path / "run"), "--set", setting)
-    assert result.returncode == 1 and fragment in result.stdout + result.stderr
+    assert result.returncode == 2 and fragment in result.stdout + result.stderr
     assert not (tmp_path / "store").exists()  # nothing was built
 
 
@@ -215,3 +215,15 @@ def test_command_modules_do_not_import_the_app():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom):
                 assert node.module not in ("genrec.cli.app", "genrec.cli"), f"{path.name} imports {node.module}"
+
+
+def test_usage_and_option_errors_read_alike_and_exit_2_failed_work_exits_1(tmp_path):
+    flag = run_genrec("recipe", "sasrec", "--bogus")
+    option = run_genrec("recipe", "sasrec", "--set", "generator.epochs=0")
+    for result in (flag, option):
+        lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+        assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert "No such option: --bogus (genrec recipe sasrec --help lists the options)" in flag.stdout + flag.stderr
+    (tmp_path / "bad.yaml").write_text("recipe: [unclosed\n")
+    failed = run_genrec("recipe", "sasrec", "--config", str(tmp_path / "bad.yaml"))
+    assert failed.returncode == 1 and "error: " in failed.stdout + failed.stderr

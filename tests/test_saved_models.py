@@ -142,7 +142,7 @@ def test_bad_input_gives_one_line_and_writes_nothing(prorec_run, tmp_path):
         ([], "give one of --history"),
     ):
         result = run_genrec("recommend", run, *args)
-        assert result.returncode == 1 and fragment in result.stdout + result.stderr, result.stdout + result.stderr
+        assert result.returncode == 2 and fragment in result.stdout + result.stderr, result.stdout + result.stderr
     unfinished = tmp_path / "unfinished"
     unfinished.mkdir()
     result = run_genrec("recommend", str(unfinished), "--history", "1")

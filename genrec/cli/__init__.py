@@ -11,11 +11,22 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+USAGE = 2  # exit code of a command used wrongly: a bad flag or option value, an unknown component
+FAILED = 1  # exit code of a command that could not do its work: bad data, a component's broken output
+
+
+def _error(message: str) -> None:
+    from genrec.console import console
+
+    console.print(f"[bold red]error:[/bold red] {message}", markup=True, highlight=False, soft_wrap=True)
+
+
 def main() -> None:
-    """Entry point: user errors print one clear line and exit 1, never a traceback."""
+    """Entry point: every user error prints one ``error:`` line, never a traceback, and exits 2 for
+    wrong usage (Typer's usage errors and genrec's ConfigError alike) or 1 for failed work."""
     import signal
 
-    from genrec.errors import GenrecError
+    from genrec.errors import ConfigError, GenrecError
 
     # SIGTERM unwinds like Ctrl-C: temporary files are removed, finished stages and checkpoints stay.
     signal.signal(signal.SIGTERM, _terminate)
@@ -25,14 +36,12 @@ def main() -> None:
 
         add_recipes(recipe_app)
     try:
-        code = app(standalone_mode=False)  # returns 130 when interrupted (Ctrl-C or SIGTERM)
+        code = app(prog_name="genrec", standalone_mode=False)  # returns 130 when interrupted (Ctrl-C or SIGTERM)
         if code == 130:
             raise KeyboardInterrupt
     except GenrecError as error:
-        from genrec.console import console
-
-        console.print(f"[bold red]error:[/bold red] {error}", markup=True, highlight=False, soft_wrap=True)
-        sys.exit(1)
+        _error(str(error))
+        sys.exit(USAGE if isinstance(error, ConfigError) else FAILED)
     except KeyboardInterrupt:
         from genrec.console import console
 
@@ -41,8 +50,10 @@ def main() -> None:
     except SystemExit:
         raise
     except Exception as error:  # usage errors and aborts of Typer's click (vendored or not)
-        if callable(getattr(error, "show", None)) and isinstance(getattr(error, "exit_code", None), int):
-            error.show()
+        if callable(getattr(error, "format_message", None)) and isinstance(getattr(error, "exit_code", None), int):
+            context = getattr(error, "ctx", None)
+            command = getattr(context, "command_path", "genrec")
+            _error(f"{error.format_message()} ({command} --help lists the options)")
             sys.exit(error.exit_code)
         if type(error).__name__ == "Abort":
             sys.exit(1)

@@ -60,7 +60,9 @@ class SASRecGenerator(TrainedComponent):
         device: str = "auto",
         bf16: bool = False,
     ):
-        require_at_least("sasrec", 1, dim=dim, layers=layers, heads=heads, batch_size=batch_size)
+        require_at_least(
+            "sasrec", 1, dim=dim, layers=layers, heads=heads, batch_size=batch_size, epochs=epochs, patience=patience
+        )
         if dim % heads:
             raise ConfigError(f"sasrec option 'dim' ({dim}) must be divisible by 'heads' ({heads})")
         if not 0.0 <= dropout < 1.0:
