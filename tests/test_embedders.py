@@ -268,3 +268,37 @@ def test_text_embedder_on_real_beauty_items():
     np.fill_diagonal(same, False)
     assert same.any()
     assert similarity[same].mean() > similarity[~same].mean()
+
+
+class CountingEncoder:
+    """Stands in for a sentence-transformers model: a text's vector is its length, and calls are counted."""
+
+    def __init__(self, fail_after: int | None = None):
+        self.calls, self.fail_after = 0, fail_after
+
+    def encode(self, texts, **options):  # noqa: ANN001, ANN003, ANN201
+        if self.fail_after is not None and self.calls == self.fail_after:
+            raise KeyboardInterrupt
+        self.calls += 1
+        return np.array([[len(t), 1.0] for t in texts], dtype=np.float32)
+
+    def get_sentence_embedding_dimension(self) -> int:
+        return 2
+
+
+def test_an_interrupted_text_stage_resumes_from_its_last_finished_chunk(tiny_recdata, monkeypatch, tmp_path):
+    monkeypatch.setattr(text_module, "CHUNK", 8)  # 40 items: 5 chunks
+    monkeypatch.setattr(text_module, "resolve_model", lambda model: model)
+    tiny_recdata.workdir = tmp_path / "work"
+    embedder = text_module.TextEmbedder(device="cpu")
+    interrupted = CountingEncoder(fail_after=3)
+    monkeypatch.setattr(text_module, "_load", lambda model, device: interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        embedder.embed(tiny_recdata)
+    assert len(list((tmp_path / "work" / "text-chunks").glob("*.npy"))) == 3
+    resumed = CountingEncoder()
+    monkeypatch.setattr(text_module, "_load", lambda model, device: resumed)
+    vectors = embedder.embed(tiny_recdata).vectors
+    assert resumed.calls == 2  # only the two chunks that were not finished
+    expected = CountingEncoder().encode(item_texts(tiny_recdata.dataset.items, "auto"))
+    assert np.array_equal(vectors, expected)
