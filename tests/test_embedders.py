@@ -282,7 +282,7 @@ class CountingEncoder:
         self.calls += 1
         return np.array([[len(t), 1.0] for t in texts], dtype=np.float32)
 
-    def get_sentence_embedding_dimension(self) -> int:
+    def get_embedding_dimension(self) -> int:
         return 2
 
 

@@ -104,8 +104,10 @@ class TextEmbedder:
                 np.save(buffer, vectors, allow_pickle=False)
                 atomic_write_bytes(saved, buffer.getvalue())
             parts.append(vectors)
-        dim = encoder.get_sentence_embedding_dimension() or 0
-        return np.concatenate(parts) if parts else np.zeros((0, dim), dtype=np.float32)
+        if parts:
+            return np.concatenate(parts)
+        dimension = getattr(encoder, "get_embedding_dimension", None) or encoder.get_sentence_embedding_dimension
+        return np.zeros((0, dimension() or 0), dtype=np.float32)
 
 
 def _looks_like_path(model: str) -> bool:
