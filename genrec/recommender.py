@@ -173,8 +173,7 @@ class Recommender:
         added_raw, codes = self._added_raw(), self.codes()
         catalog = self._fused_catalog()
         placed = place_new(np.concatenate([raw, added_raw]), codes, new_raw, _nearest(catalog, fused))
-        trained = _nearest(catalog[: self.trained_items], fused)
-        proxies = np.array([trained(index)[0] + 1 for index in range(len(fused))], dtype=np.int64)
+        proxies = _most_similar(catalog[: self.trained_items], fused) + 1  # ids of the nearest trained items
         # A catalog without raw ids names new items by the item_id given, kept as their raw_id.
         field = self._field or "raw_id"
         new_items = [
@@ -256,9 +255,18 @@ class Recommender:
             self._by_raw[self.raw_id(start + offset + 1)] = start + offset + 1
 
 
+def _unit(rows: np.ndarray) -> np.ndarray:
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+
+
+def _most_similar(catalog: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Each new row's most similar catalog row (cosine), in one product."""
+    return np.argmax(_unit(new) @ _unit(catalog).T, axis=1)
+
+
 def _nearest(catalog: np.ndarray, new: np.ndarray):  # noqa: ANN202 - index -> catalog rows by cosine
     """For a new item whose code group is full: catalog rows by cosine similarity, nearest first."""
-    unit = catalog / np.maximum(np.linalg.norm(catalog, axis=1, keepdims=True), 1e-12)
+    unit = _unit(catalog)
 
     def nearest(index: int) -> np.ndarray:
         vector = new[index] / max(float(np.linalg.norm(new[index])), 1e-12)
