@@ -238,8 +238,7 @@ class Tiger(TrainedComponent):
             raise ConfigError(f"{name}: {len(codes.codes)} item codes for a catalog of {data.n_items} items")
         if not any(len(sequence) > 1 for sequence in data.split.train):  # no item follows another
             raise ConfigError(f"{name}: the training split has no sequence of two or more items to learn from")
-        device = resolve_device(self.device, f"{name} option 'device'", auto=data.device)
-        self._bf16 = self.bf16 and bf16_supported(device)
+        device = self._place(data.device)
         self.trie = CodeTrie(codes.codes, codes.codebook_sizes)
         seed_everything(self.seed_for(data))
         self.trained_items = data.n_items
@@ -251,6 +250,12 @@ class Tiger(TrainedComponent):
         self.model = model
         self.item_tokens = item_token_table(model, codes.codes)
         return self.training_batches(data, codes, model, device)
+
+    def _place(self, run_device: str | None = None) -> torch.device:
+        """The device to train or load on (``auto`` follows the run's), and whether bf16 runs there."""
+        device = resolve_device(self.device, f"{self.name} option 'device'", auto=run_device)
+        self._bf16 = self.bf16 and bf16_supported(device)
+        return device
 
     def build_model(self, sizes: Sequence[int], max_history: int, n_items: int) -> TigerModel:
         return TigerModel(
@@ -339,8 +344,7 @@ class Tiger(TrainedComponent):
         """Restore :meth:`save`'s state into this generator, built with the stage's options."""
         saved = load_json(directory / "model.json")
         codes = ItemCodes(np.asarray(saved["codes"], dtype=np.int64), tuple(saved["sizes"]))
-        device = resolve_device(self.device, f"{self.name} option 'device'")
-        self._bf16 = self.bf16 and bf16_supported(device)
+        device = self._place()
         self.trained_items = int(saved["trained_items"])
         model = self.build_model(codes.codebook_sizes, saved["max_history"], self.trained_items)
         model.aux = nn.ModuleDict()
