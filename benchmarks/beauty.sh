@@ -25,6 +25,9 @@ for step in ${steps[@]/ablations/${ABLATIONS[*]}}; do
     prorec) genrec recipe prorec --data beauty --store-dir "$STORE" "${TIGER_SET[@]}" ;;
     tiger-causal) /usr/bin/time -v genrec recipe tiger --data beauty --generator causal --store-dir "$STORE" ;;
     prorec-causal) /usr/bin/time -v genrec recipe prorec --data beauty --generator causal --store-dir "$STORE" ;;
+    # the hybrid: its own row, never "PRORec" (item_loss trains the dense head that rerank re-scores with)
+    prorec-hybrid) genrec recipe prorec --data beauty --generator causal --store-dir "$STORE" \
+      --set generator.id_dropout=0.5 --set generator.item_loss=1.0 --set generator.rerank=true ;;
     no-align | no-distill | concat | semantic-only | collaborative-only)
       genrec recipe prorec --data beauty --store-dir "$STORE" "${TIGER_SET[@]}" "--$step" ;;
     *) echo "unknown step: $step" >&2; exit 2 ;;
