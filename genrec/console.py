@@ -15,7 +15,7 @@ console = Console(stderr=True, highlight=False, log_path=False)
 if not console.is_terminal:  # logs and CI: wide enough that tables keep their column names
     console.width = max(console.width, 120)
 _copies: list[Console] = []  # run logs (log.txt) that every line also goes to
-_epoch_sinks: list[tuple[Path, str]] = []  # (metrics.jsonl, stage) that every epoch record goes to
+_epoch_sinks: list[tuple[Path, str, Any]] = []  # (metrics.jsonl, stage, TensorBoard writer or None)
 
 
 def log(message: str) -> None:
@@ -46,12 +46,28 @@ def run_log(path: Path) -> Iterator[None]:
 
 @contextlib.contextmanager
 def epoch_records(path: Path, stage: str) -> Iterator[None]:
-    """Append each epoch the shared loop finishes meanwhile to ``path`` as a JSON line of ``stage``."""
-    _epoch_sinks.append((path, stage))
+    """Append each epoch the shared loop finishes meanwhile to ``path`` as a JSON line of ``stage``; when
+    the ``tensorboard`` package is installed, also as scalars under ``<path's folder>/tensorboard``."""
+    writer = _tensorboard(path.parent / "tensorboard")
+    sink = (path, stage, writer)
+    _epoch_sinks.append(sink)
     try:
         yield
     finally:
-        _epoch_sinks.remove((path, stage))
+        _epoch_sinks.remove(sink)
+        if writer is not None:
+            writer.close()
+
+
+def _tensorboard(directory: Path) -> Any:
+    """torch's SummaryWriter when ``tensorboard`` is installed (``pip install tensorboard``), else None."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(log_dir=str(directory))
 
 
 def epoch_line(stage: str, record: Mapping[str, Any]) -> str:
@@ -60,10 +76,17 @@ def epoch_line(stage: str, record: Mapping[str, Any]) -> str:
 
 
 def record_epoch(record: Mapping[str, Any]) -> None:
-    for path, stage in _epoch_sinks:
+    for path, stage, writer in _epoch_sinks:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a", encoding="utf-8") as handle:
             handle.write(epoch_line(stage, record) + "\n")
+        if writer is not None:
+            epoch = int(record["epoch"]) + 1
+            writer.add_scalar(f"{stage}/loss", float(record["loss"]), epoch)
+            for name, value in (record.get("valid") or {}).items():
+                writer.add_scalar(f"{stage}/valid/{name}", float(value), epoch)
+            writer.add_scalar(f"{stage}/seconds", float(record["seconds"]), epoch)
+            writer.flush()
 
 
 def progress(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:

@@ -195,3 +195,24 @@ def test_a_checkpoint_from_before_step_records_resumes_its_warm_up(tmp_path):
     assert any("resumed from" in line for line in lines)
     straight, _ = _trained(config)
     assert resumed.summary()["valid_curve"] == pytest.approx(straight.summary()["valid_curve"], abs=1e-6)
+
+
+def test_epochs_go_to_metrics_jsonl_and_to_tensorboard(tmp_path):
+    import json
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from genrec.console import epoch_records, record_epoch
+
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    with epoch_records(metrics, "generator"):
+        for epoch, ndcg in enumerate((0.1, 0.3)):
+            record_epoch({"epoch": epoch, "loss": 2.0 - epoch, "valid": {"ndcg@10": ndcg}, "seconds": 1.5})
+    record_epoch({"epoch": 2, "loss": 0.5, "valid": {"ndcg@10": 0.9}, "seconds": 1.0})  # after: recorded nowhere
+    lines = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert [(r["epoch"], r["valid"]["ndcg@10"]) for r in lines] == [(1, 0.1), (2, 0.3)]
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    ndcg = [(e.step, round(e.value, 4)) for e in events.Scalars("generator/valid/ndcg@10")]
+    assert ndcg == [(1, 0.1), (2, 0.3)]
+    assert [e.value for e in events.Scalars("generator/loss")] == [2.0, 1.0]
