@@ -91,8 +91,9 @@ class Stages:
             self.data.workdir = workdir
             # rank 0 alone writes checkpoints, so it alone holds their lock
             held = self.store.holding(self.store.work_lock(stage, work_key), f"the {stage} checkpoints {work_key}")
-            lock = held if distributed.is_main() else nullcontext()
-            with lock, epoch_records(self.run_dir / METRICS, stage):
+            main = distributed.is_main()
+            lock = held if main else nullcontext()
+            with lock, epoch_records(self.run_dir / METRICS, stage) if main else nullcontext():
                 build(tmp)
             # What building cost (and how training went), kept with the artifact for runs that reuse it.
             record: dict[str, Any] = {"seconds": round(time.perf_counter() - started, 2)}
