@@ -142,7 +142,9 @@ def test_sasrec_recipe_trains_under_torchrun(tmp_path):
     args += ["--store-dir", str(tmp_path / "store"), "--set", "generator.epochs=2", "--set", "generator.dim=32"]
     result = _torchrun("-m", "genrec.cli", *args, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["log.txt", "metrics.jsonl", "results.json"]
+    listed = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert listed == ["log.txt", "metrics.jsonl", "results.json", "tensorboard"]  # written by rank 0 alone
+    assert len(list((tmp_path / "run" / "tensorboard").iterdir())) == 1  # one writer: no event file per rank
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["config"]["world_size"] == 2
     assert results["test"]["ndcg@10"] > results["baselines"]["most_popular"]["test"]["ndcg@10"]
