@@ -94,6 +94,8 @@ def progress(items: Iterable[T], description: str, total: int | None = None) -> 
     if not console.is_terminal:
         yield from items
         return
-    from rich.progress import track
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    yield from track(items, description=description, total=total, console=console, transient=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as bar:  # "312/1046 0:04:10": done, total, left
+        yield from bar.track(items, total=total, description=description)
