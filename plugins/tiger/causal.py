@@ -102,8 +102,8 @@ class Causal(Tiger):
         bf16: bool = False,
         item_ids: bool = True,
         encoder: Literal["items", "codes"] = "items",
-        id_dropout: float = 0.0,
-        item_loss: float = 0.0,
+        id_dropout: float = 0.5,
+        item_loss: float = 1.0,
         rerank: bool = False,
         rerank_beam: int = 50,
     ):
