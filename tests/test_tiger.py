@@ -345,4 +345,4 @@ def test_item_loss_trains_dense_scores_and_rerank_picks_its_weight_on_validation
     assert loaded.rerank_weight == generator.rerank_weight
     assert np.array_equal(loaded.recommend(split.test_histories, 10), generator.recommend(split.test_histories, 10))
     with pytest.raises(ConfigError, match="item_loss"):
-        Causal(rerank=True)
+        Causal(rerank=True, item_loss=0.0)
