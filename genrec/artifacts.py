@@ -178,7 +178,10 @@ class ArtifactStore:
         except Timeout:
             from genrec.console import log
 
-            holder = owner.read_text().strip() if owner.is_file() else "another process"
+            try:
+                holder = owner.read_text().strip()
+            except FileNotFoundError:  # not written yet, or its holder just released the lock
+                holder = "another process"
             log(f"waiting for {what}: {holder} is building it (lock {lock.lock_file})")
             lock.acquire()
         try:
