@@ -98,6 +98,10 @@ class GeneratorOfFloatIds(Generator):
         return super().recommend(histories, k).astype(np.float64)
 
 
+class CodeGeneratorThatIgnoresAuxiliaryLosses(Generator):
+    uses_codes: ClassVar[bool] = True
+
+
 class GeneratorWithoutUsesCodes:
     fit = Generator.fit
     recommend = Generator.recommend
@@ -129,6 +133,7 @@ def test_correct_components_pass_every_check(component: Any) -> None:
         (QuantizerThatCentresEachBatch(), "smaller batches"),
         (GeneratorOfFloatIds(), "integer item ids"),
         (GeneratorWithoutUsesCodes(), "'uses_codes'"),
+        (CodeGeneratorThatIgnoresAuxiliaryLosses(), "never built or called its auxiliary losses"),
     ],
     ids=lambda value: type(value).__name__ if not isinstance(value, str) else "",
 )

@@ -278,11 +278,58 @@ def check_generator_save_and_load(generator: Generator) -> None:
         _fail(generator, "after save and load, recommend ranks other items")
 
 
+class RecordingLoss:
+    """An auxiliary loss that records its calls: ``weight * mean(summary ** 2)`` with a trainable weight."""
+
+    name = "recording"
+    key = "recording"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[tuple[int, ...], Any]] = []  # (summary shape, target items)
+        self.module: Any = None
+        self.dim = 0
+
+    def build(self, dim: int) -> Any:
+        import torch
+
+        owner, self.dim = self, dim
+
+        class Recording(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.weight = torch.nn.Parameter(torch.tensor(0.5))
+
+            def forward(self, summary: torch.Tensor, target_items: torch.Tensor) -> torch.Tensor:
+                owner.calls.append((tuple(summary.shape), target_items.detach().cpu().numpy()))
+                return (summary.float() ** 2).mean() * self.weight
+
+        self.module = Recording()
+        return self.module
+
+
+def check_generator_applies_auxiliary_losses(generator: Generator) -> None:
+    """A code generator builds each auxiliary loss once, calls it with (targets, dim) summary states and
+    valid target ids, and trains its parameters with its own (PRORec's distillation depends on it)."""
+    if not getattr(generator, "uses_codes", False):
+        return
+    data = tiny_recdata()
+    loss = RecordingLoss()
+    generator.fit(data, _tiny_codes(data), [loss])
+    if loss.module is None or not loss.calls:
+        _fail(generator, "fit(data, codes, aux_losses) never built or called its auxiliary losses")
+    for shape, targets in loss.calls:
+        if shape != (len(targets), loss.dim) or (targets < 1).any() or (targets > data.n_items).any():
+            _fail(generator, f"an auxiliary loss got summary {shape} for {len(targets)} targets, or ids outside 1..n")
+    if float(loss.module.weight.detach()) == 0.5:
+        _fail(generator, "the auxiliary loss's parameters never trained")
+
+
 def generator_checks() -> list[Callable[[Any], None]]:
     return [
         check_generator_fit_returns_self,
         check_generator_recommends_distinct_valid_items,
         check_generator_excludes_history,
+        check_generator_applies_auxiliary_losses,
         check_generator_save_and_load,
     ]
 
