@@ -102,6 +102,12 @@ class CodeGeneratorThatIgnoresAuxiliaryLosses(Generator):
     uses_codes: ClassVar[bool] = True
 
 
+class GeneratorThatRanksByChance(Generator):
+    def fit(self, data: RecData, codes: Any = None, aux_losses: Any = ()) -> Generator:
+        self.order = np.random.default_rng().permutation(data.n_items) + 1  # unseeded: no two fits agree
+        return self
+
+
 class GeneratorWithoutUsesCodes:
     fit = Generator.fit
     recommend = Generator.recommend
@@ -134,6 +140,7 @@ def test_correct_components_pass_every_check(component: Any) -> None:
         (GeneratorOfFloatIds(), "integer item ids"),
         (GeneratorWithoutUsesCodes(), "'uses_codes'"),
         (CodeGeneratorThatIgnoresAuxiliaryLosses(), "never built or called its auxiliary losses"),
+        (GeneratorThatRanksByChance(), "ranks other items than the first fit"),
     ],
     ids=lambda value: type(value).__name__ if not isinstance(value, str) else "",
 )

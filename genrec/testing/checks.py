@@ -218,10 +218,16 @@ def _tiny_codes(data: RecData) -> ItemCodes:
     return ItemCodes(np.stack([first, second], 1).astype(np.int64), (4, int(second.max()) + 1))
 
 
+def _uses_codes(generator: Generator) -> bool:
+    uses = getattr(generator, "uses_codes", None)
+    if not isinstance(uses, bool):
+        _fail(generator, "class attribute 'uses_codes' must be True (it trains on item codes) or False")
+    return bool(uses)
+
+
 def _fitted_generator(generator: Generator, data: RecData | None = None, codes: ItemCodes | None = None) -> Any:
     data = data or tiny_recdata()
-    if not isinstance(getattr(generator, "uses_codes", None), bool):
-        _fail(generator, "class attribute 'uses_codes' must be True (it trains on item codes) or False")
+    _uses_codes(generator)
     codes = codes if codes is not None or not generator.uses_codes else _tiny_codes(data)
     fitted = generator.fit(data, codes)
     if fitted is not generator:
@@ -310,7 +316,7 @@ class RecordingLoss:
 def check_generator_applies_auxiliary_losses(generator: Generator) -> None:
     """A code generator builds each auxiliary loss once, calls it with (targets, dim) summary states and
     valid target ids, and trains its parameters with its own (PRORec's distillation depends on it)."""
-    if not getattr(generator, "uses_codes", False):
+    if not _uses_codes(generator):
         return
     data = tiny_recdata()
     loss = RecordingLoss()
@@ -324,12 +330,30 @@ def check_generator_applies_auxiliary_losses(generator: Generator) -> None:
         _fail(generator, "the auxiliary loss's parameters never trained")
 
 
+def check_generator_resumes_to_the_same_ranking(generator: Generator) -> None:
+    """A second fit in the same work directory (where a generator keeps its checkpoints, so it resumes
+    from the first's) ranks exactly as the first fit did."""
+    import tempfile
+
+    again = copy.deepcopy(generator)
+    with tempfile.TemporaryDirectory(prefix="genrec-check-") as workdir:
+        data = tiny_recdata()
+        data.workdir = workdir
+        codes = _tiny_codes(data) if _uses_codes(generator) else None
+        histories = data.split.test_histories[:16]
+        first = generator.fit(data, codes).recommend(histories, 10)
+        second = again.fit(data, codes).recommend(histories, 10)
+    if not np.array_equal(first, second):
+        _fail(generator, "a fit that resumes in the same work directory ranks other items than the first fit")
+
+
 def generator_checks() -> list[Callable[[Any], None]]:
     return [
         check_generator_fit_returns_self,
         check_generator_recommends_distinct_valid_items,
         check_generator_excludes_history,
         check_generator_applies_auxiliary_losses,
+        check_generator_resumes_to_the_same_ranking,
         check_generator_save_and_load,
     ]
 
