@@ -31,7 +31,7 @@ from torch import nn
 
 from genrec.contracts import AuxiliaryLoss, ItemCodes, RecData
 from genrec.errors import ConfigError
-from genrec.evaluation import metrics_of_ranks, target_ranks
+from genrec.evaluation import rank_metrics
 from genrec.saved import load_json, save_json
 from genrec_plugins.tiger.batches import bucketed_order, history_lengths, trimmed
 from genrec_plugins.tiger.causal_model import CausalModel
@@ -154,8 +154,7 @@ class Causal(Tiger):
         dense = self.dense_scores(histories, items)
 
         def ndcg(weight: float) -> float:
-            ranks = target_ranks(reranked(items, scores + weight * dense), targets, 10)
-            return metrics_of_ranks(ranks, (10,))["ndcg@10"]
+            return rank_metrics(reranked(items, scores + weight * dense), targets, (10,))["ndcg@10"]
 
         found = {weight: ndcg(weight) for weight in RERANK_WEIGHTS}
         best = max(found, key=lambda weight: found[weight])
