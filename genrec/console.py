@@ -89,8 +89,9 @@ def record_epoch(record: Mapping[str, Any]) -> None:
             writer.flush()
 
 
-def progress(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
-    """A transient progress bar on a terminal; a plain pass-through elsewhere (CI logs, pipes)."""
+def progress(items: Iterable[T], description: str, total: int | None = None, completed: int = 0) -> Iterator[T]:
+    """A transient progress bar on a terminal (``completed`` of ``total`` done before ``items``); a plain
+    pass-through elsewhere (CI logs, pipes)."""
     if not console.is_terminal:
         yield from items
         return
@@ -98,4 +99,4 @@ def progress(items: Iterable[T], description: str, total: int | None = None) -> 
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as bar:  # "312/1046 0:04:10": done, total, left
-        yield from bar.track(items, total=total, description=description)
+        yield from bar.track(items, total=total, completed=completed, description=description)

@@ -4,7 +4,9 @@ A model trains by ``train(model, batches, loss_fn, validate, config, checkpoint_
 ends with a checkpoint (``last.pt``: model, optimizer, epoch, best state, random state), written
 atomically, so a killed run continues from its last finished epoch with the same result, and a finished
 run continues into a longer one (more epochs or patience) with the result training from the start
-gives. The best state by validation ``config.monitor`` is restored at the end. A non-finite loss stops
+gives. Inside a long epoch, ``epoch.pt`` keeps the steps taken so far (at most every
+``checkpoint_seconds``), so an interrupted epoch resumes at its last saved step, with the same result.
+The best state by validation ``config.monitor`` is restored at the end. A non-finite loss stops
 training with a :class:`TrainingError` and leaves the last good checkpoint in place.
 
 The learning rate follows ``config.schedule`` after a linear warm-up of ``warmup_steps``: ``constant``,
@@ -54,6 +56,7 @@ class TrainConfig:
     warmup_steps: int = 0
     schedule: str = "constant"
     decay_fraction: float = 0.2
+    checkpoint_seconds: float = 300.0  # how often, at most, an epoch in progress is saved (epoch.pt)
 
 
 SCHEDULES = ("constant", "cosine", "wsd")
@@ -140,7 +143,7 @@ def _silent(message: str) -> None:
 # A run may continue a checkpoint made under other values of these (the schedule is checked by the
 # rates it gives, not by its settings).
 GROWABLE = ("epochs", "patience", "schedule", "decay_fraction")
-UNCHECKED = (*GROWABLE, "device")  # a checkpoint moves between devices
+UNCHECKED = (*GROWABLE, "device", "checkpoint_seconds")  # a checkpoint moves between devices
 
 
 def _cannot_continue(state: dict[str, Any], config: TrainConfig) -> str | None:
@@ -173,6 +176,20 @@ def _cannot_continue(state: dict[str, Any], config: TrainConfig) -> str | None:
     return None
 
 
+def _epoch_in_progress(path: Path | None, epoch: int, config: TrainConfig) -> dict[str, Any] | None:
+    """The saved steps of ``epoch`` at ``path``, if they were taken under ``config``'s settings.
+
+    The rate of every step depends on the whole schedule, so a partial epoch continues only into a run
+    with the same settings (the device aside).
+    """
+    if path is None or not path.is_file():
+        return None
+    inside = load_checkpoint(path)
+    same = {k: v for k, v in asdict(config).items() if k not in ("device", "checkpoint_seconds")}
+    saved = {k: v for k, v in inside["config"].items() if k not in ("device", "checkpoint_seconds")}
+    return inside if inside["epoch"] == epoch and saved == same else None
+
+
 def train(
     model: torch.nn.Module,
     batches: Callable[[int], Iterable[Any]],
@@ -191,6 +208,7 @@ def train(
     distributed.broadcast_module(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     checkpoint = Path(checkpoint_dir) / "last.pt" if checkpoint_dir else None
+    in_progress = Path(checkpoint_dir) / "epoch.pt" if checkpoint_dir else None
     start_epoch, best_score, best_epoch, best_metrics, stale = 0, -math.inf, -1, {}, 0
     best_state = copy.deepcopy(model.state_dict())
     history: list[dict[str, Any]] = []
@@ -219,9 +237,18 @@ def train(
             break
         model.train()
         fit_threads()  # to the cores other processes leave free (genrec.threads)
-        total, steps, epoch_start = 0.0, 0, time.perf_counter()
+        total, steps, epoch_start, earlier_seconds = 0.0, 0, time.perf_counter(), 0.0
         epoch_batches = list(distributed.shard_batches(batches(epoch)))  # its length places each step
-        for batch in progress(epoch_batches, f"epoch {epoch + 1}", total=len(epoch_batches)):
+        if (inside := _epoch_in_progress(in_progress, epoch, config)) is not None:
+            model.load_state_dict(inside["model"])
+            optimizer.load_state_dict(inside["optimizer"])
+            total, steps, earlier_seconds = inside["loss_sum"], inside["steps"], inside["seconds"]
+            step += steps
+            _set_rng_state(inside["rng"], step)
+            log(f"resumed inside epoch {epoch + 1} after step {steps}/{len(epoch_batches)}")
+        saved_at = time.perf_counter()
+        remaining = epoch_batches[steps:]
+        for batch in progress(remaining, f"epoch {epoch + 1}", total=len(epoch_batches), completed=steps):
             rate = config.lr * lr_factor(config, step, epoch + steps / len(epoch_batches))
             for group in optimizer.param_groups:
                 group["lr"] = rate
@@ -241,10 +268,26 @@ def train(
             total += float(loss.detach())
             steps += 1
             step += 1
+            due = time.perf_counter() - saved_at >= config.checkpoint_seconds
+            if in_progress is not None and due and steps < len(epoch_batches) and distributed.is_main():
+                save_checkpoint(
+                    in_progress,
+                    {
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "epoch": epoch,
+                        "steps": steps,
+                        "loss_sum": total,
+                        "seconds": earlier_seconds + time.perf_counter() - epoch_start,
+                        "rng": _rng_state(),
+                        "config": asdict(config),
+                    },
+                )
+                saved_at = time.perf_counter()
         record: dict[str, Any] = {
             "epoch": epoch,
             "loss": distributed.average(total / max(1, steps)),  # ranks take equal numbers of steps
-            "seconds": time.perf_counter() - epoch_start,
+            "seconds": earlier_seconds + time.perf_counter() - epoch_start,
             "steps": steps,
             "lr": rate if steps else 0.0,
         }
@@ -287,6 +330,8 @@ def train(
                     "config": asdict(config),
                 },
             )
+            if in_progress is not None:
+                in_progress.unlink(missing_ok=True)  # the finished epoch supersedes its partial state
         if checkpoint is not None:
             distributed.barrier()  # a resumed run finds the same checkpoint on every rank
     model.load_state_dict(best_state)

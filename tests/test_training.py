@@ -71,6 +71,60 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path):
     assert resumed.total_seconds > sum(record["seconds"] for record in resumed.history[3:])
 
 
+def test_an_epoch_interrupted_in_the_middle_resumes_at_its_last_saved_step(tmp_path):
+    config = TrainConfig(epochs=3, lr=0.05, checkpoint_seconds=0.0)  # save after every step
+    model, batches, loss_fn, validate = _problem(seed=3)
+    dropout = torch.nn.Dropout(0.3)  # draws from the random state, which the resume must restore
+    full = train(model, batches, lambda i: loss_fn(i) * dropout(torch.ones(1)).sum(), validate, config)
+    full_weights = model.weight.detach().clone()
+
+    model, batches, loss_fn, validate = _problem(seed=3)
+    calls = 0
+
+    def interrupted(index):
+        nonlocal calls
+        calls += 1
+        if calls == 7 + 4:  # the 4th step of the second epoch (7 steps an epoch)
+            raise KeyboardInterrupt
+        return loss_fn(index) * dropout(torch.ones(1)).sum()
+
+    with pytest.raises(KeyboardInterrupt):
+        train(model, batches, interrupted, validate, config, tmp_path, log=lambda m: None)
+    assert (tmp_path / "epoch.pt").is_file()
+
+    model, batches, loss_fn, validate = _problem(seed=3)  # a new process
+    seed_everything(999)
+    lines: list[str] = []
+    resumed = train(
+        model, batches, lambda i: loss_fn(i) * dropout(torch.ones(1)).sum(), validate, config, tmp_path, lines.append
+    )
+    assert "resumed inside epoch 2 after step 3/7" in lines
+    assert torch.equal(model.weight, full_weights)
+    assert [r["loss"] for r in resumed.history] == pytest.approx([r["loss"] for r in full.history])
+    assert [r["steps"] for r in resumed.history] == [7, 7, 7]
+    assert not (tmp_path / "epoch.pt").exists()  # the finished epochs superseded it
+
+
+def test_an_epoch_in_progress_under_other_settings_is_not_resumed(tmp_path):
+    config = TrainConfig(epochs=2, lr=0.05, checkpoint_seconds=0.0)
+    model, batches, loss_fn, validate = _problem(seed=3)
+    calls = 0
+
+    def interrupted(index):
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise KeyboardInterrupt
+        return loss_fn(index)
+
+    with pytest.raises(KeyboardInterrupt):
+        train(model, batches, interrupted, validate, config, tmp_path, log=lambda m: None)
+    lines: list[str] = []
+    model, batches, loss_fn, validate = _problem(seed=3)
+    train(model, batches, loss_fn, validate, TrainConfig(epochs=2, lr=0.01), tmp_path, lines.append)
+    assert not any("resumed" in line for line in lines)
+
+
 def _scripted(scores):
     """The small problem, validated by a fixed list of scores (one per epoch)."""
     model, batches, loss_fn, _ = _problem(seed=2)
