@@ -288,9 +288,9 @@ class RecordingLoss:
     """An auxiliary loss that records its calls: ``weight * mean(summary ** 2)`` with a trainable weight."""
 
     name = "recording"
-    key = "recording"
 
-    def __init__(self) -> None:
+    def __init__(self, key: str = "recording") -> None:
+        self.key = key  # the checkpoint key: losses with different keys train different checkpoints
         self.calls: list[tuple[tuple[int, ...], Any]] = []  # (summary shape, target items)
         self.module: Any = None
         self.dim = 0
