@@ -10,6 +10,7 @@ paired t-test on the differences.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
@@ -28,6 +29,7 @@ METRICS = tuple(f"{m}@{k}" for k in (5, 10, 20) for m in ("recall", "ndcg"))
 class Run:
     path: Path
     results: dict[str, Any]
+    name: str = ""  # what the user called it: the results file's or the run directory's name, less its seed
 
     @property
     def seed(self) -> int:
@@ -61,10 +63,19 @@ def load_runs(paths: Sequence[str | Path]) -> list[Run]:
             results = json.loads(results_path.read_text())
         except json.JSONDecodeError as error:
             raise DataError(results_path, f"not valid JSON ({error.msg})", error.lineno) from None
-        runs.append(Run(results_path.parent, results))
+        runs.append(Run(results_path.parent, results, _run_name(results_path)))
     if not runs:
         raise DataError(Path("."), "no runs given")
     return runs
+
+
+def _run_name(results_path: Path) -> str:
+    """``runs/x/seed1/results.json`` -> ``x``; ``prorec-beauty-seed0.json`` -> ``prorec-beauty``."""
+    directory = results_path.parent
+    name = results_path.stem if results_path.stem != "results" else directory.name
+    if re.fullmatch(r"seed\d+", name):
+        name = directory.parent.name if results_path.stem == "results" else directory.name
+    return re.sub(r"[-_]seed\d+", "", name)
 
 
 def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -82,19 +93,47 @@ def _configuration(run: Run) -> dict[str, Any]:
     return {k.removeprefix("stages.").replace(".options.", "."): v for k, v in flat.items()}
 
 
+def _chain(run: Run) -> str:
+    """The run's components in stage order and its dataset, e.g. ``text > rkmeans > tiger on beauty``."""
+    stages = run.results["config"].get("stages", {})
+    names = " > ".join(str(stage["name"]) for stage in stages.values() if stage.get("name"))
+    return f"{names or run.results['recipe']} on {run.results['data']['name']}"
+
+
 def group_runs(runs: Sequence[Run]) -> dict[str, list[Run]]:
-    """Runs by configuration, each group labelled by the settings that differ between groups."""
+    """Runs by configuration, each group labelled by its components and by the settings that set it
+    apart from the groups with the same components. Settings that older results files lack stay out of
+    the label; where two labels would then be the same, each gets its runs' name."""
     configs = [_configuration(run) for run in runs]
-    keys: list[str] = []
-    for config in configs:
-        keys.extend(k for k in config if k not in keys)
-    varying = [k for k in keys if len({c.get(k) for c in configs}) > 1]
+    chains = [_chain(run) for run in runs]
+    distinct: dict[str, tuple[str, dict[str, Any]]] = {}  # configuration -> (chain, configuration)
+    for config, chain in zip(configs, chains, strict=True):
+        distinct.setdefault(json.dumps(config, sort_keys=True), (chain, config))
+
+    names = {}  # configuration -> the name its first run was given
+    for run, config in zip(runs, configs, strict=True):
+        names.setdefault(json.dumps(config, sort_keys=True), run.name)
+    named = {}
+    for key, (chain, config) in distinct.items():
+        alike = [c for other, c in distinct.values() if other == chain]
+        keys = dict.fromkeys(k for c in alike for k in c)
+        varying = [k for k in keys if len({c.get(k) for c in alike}) > 1 and all(k in c for c in alike)]
+        named[key] = " ".join([chain, *(f"{k}={_plain(config.get(k))}" for k in varying)])
+    clashing = {label for label in named.values() if list(named.values()).count(label) > 1}
+    for key, label in named.items():  # settings that only newer runs record: the runs' own names tell them apart
+        named[key] = f"{label} [{names[key]}]" if label in clashing else label
     groups: dict[str, list[Run]] = {}
     for run, config in zip(runs, configs, strict=True):
-        parts = [f"{k.removesuffix('.name')}={_plain(config.get(k))}" for k in varying]
-        label = " ".join(parts) or f"{run.results['recipe']} on {run.results['data']['name']}"
-        groups.setdefault(label, []).append(run)
+        groups.setdefault(named[json.dumps(config, sort_keys=True)], []).append(run)
     return groups
+
+
+def cell(summary: Mapping[str, tuple[float, float]], metric: str, seeds: int) -> str:
+    """``mean ± std`` over several seeds, the value alone for one."""
+    if metric not in summary:
+        return ""
+    mean, std = summary[metric]
+    return f"{mean:.4f} ± {std:.4f}" if seeds > 1 else f"{mean:.4f}"
 
 
 def _plain(value: str | None) -> str:
@@ -174,7 +213,7 @@ def markdown(groups: Mapping[str, Sequence[Run]], pairs: Sequence[Comparison]) -
         lines.append("|---|---|" + "---|" * len(METRICS))
         for label, group in groups.items():
             summary = summarize(group, split)
-            cells = [f"{summary[m][0]:.4f} ± {summary[m][1]:.4f}" if m in summary else "" for m in METRICS]
+            cells = [cell(summary, m, len(group)) for m in METRICS]
             seeds = ",".join(str(run.seed) for run in sorted(group, key=lambda r: r.seed))
             lines.append(f"| {label} | {seeds} | " + " | ".join(cells) + " |")
         lines.append("")

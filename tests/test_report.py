@@ -39,16 +39,26 @@ def test_groups_are_labelled_by_what_differs_and_summarized_over_seeds(tmp_path)
     good = [_run(tmp_path, f"g{s}", s, 64, rng.choice([1, 2, 0], size=500, p=[0.5, 0.3, 0.2])) for s in (0, 1, 2)]
     poor = [_run(tmp_path, f"p{s}", s, 32, rng.choice([1, 2, 0], size=500, p=[0.2, 0.3, 0.5])) for s in (0, 1)]
     groups = group_runs([*good, *poor])
-    assert list(groups) == ["generator.dim=64", "generator.dim=32"]
+    assert list(groups) == ["sasrec on demo generator.dim=64", "sasrec on demo generator.dim=32"]
     values = [run.results["test"]["ndcg@10"] for run in good]
-    mean, std = summarize(groups["generator.dim=64"], "test")["ndcg@10"]
+    mean, std = summarize(groups["sasrec on demo generator.dim=64"], "test")["ndcg@10"]
     assert mean == pytest.approx(np.mean(values)) and std == pytest.approx(np.std(values, ddof=1))
     (pair,) = comparisons(groups)
     assert pair.difference > 0.2 and pair.p_bootstrap < 0.01 and pair.p_ttest < 0.01 and pair.users == 500
     same = compare(("a", good), ("b", good))
     assert same is not None and same.difference == 0 and same.p_bootstrap == 1.0 and same.p_ttest == 1.0
     text = markdown(groups, [pair])
-    assert "| generator.dim=64 | 0,1,2 |" in text and "p (bootstrap)" in text
+    assert "| sasrec on demo generator.dim=64 | 0,1,2 |" in text and "p (bootstrap)" in text
+
+
+def test_settings_only_newer_runs_record_give_way_to_the_runs_names(tmp_path) -> None:
+    ranks = np.ones(10, dtype=np.int64)
+    old = _run(tmp_path, "old-seed0", 0, 64, ranks)
+    new = _run(tmp_path, "new-seed0", 0, 64, ranks)
+    new.results["config"]["stages"]["generator"]["options"]["rerank"] = True  # an option the old run predates
+    assert list(group_runs([old, new])) == ["sasrec on demo [old]", "sasrec on demo [new]"]
+    seeds = [_run(tmp_path, f"s{seed}", seed, 64, ranks) for seed in (0, 1)]
+    assert list(group_runs([*seeds, old])) == ["sasrec on demo"]  # one configuration, whatever the names
 
 
 def test_runs_on_different_splits_are_not_paired(tmp_path) -> None:

@@ -21,6 +21,7 @@ def report(
     from genrec.errors import ConfigError
     from genrec.report import (
         METRICS,
+        cell,
         check_ranks,
         comparisons,
         format_p,
@@ -40,13 +41,13 @@ def report(
     console = Console()
     for split in ("valid", "test"):
         table = Table(title=f"{split}: mean ± std over seeds")
-        table.add_column("configuration")
+        table.add_column("configuration", overflow="fold")
         table.add_column("seeds", justify="right")
-        for name in METRICS:
-            table.add_column(name, justify="right")
+        for name in METRICS:  # recall@10 -> R@10
+            table.add_column(f"{name[0].upper()}@{name.split('@')[1]}", justify="right")
         for label, group in groups.items():
             summary = summarize(group, split)
-            cells = [f"{summary[m][0]:.4f} ± {summary[m][1]:.4f}" if m in summary else "" for m in METRICS]
+            cells = [cell(summary, m, len(group)) for m in METRICS]
             table.add_row(label, str(len(group)), *cells)
         console.print(table)
     if pairs:
