@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pytest
+import torch
 
 from genrec.contracts import ItemEmbeddings, RecData
 from genrec.testing.checks import checks_for
@@ -108,6 +109,35 @@ class GeneratorThatRanksByChance(Generator):
         return self
 
 
+class DecoderThatScoresRowsByPosition:
+    """Log-probabilities that depend on where a prefix sits in the batch, not on what it is."""
+
+    def __init__(self, sizes: tuple[int, ...]) -> None:
+        self.sizes = sizes
+
+    def start(self, histories: np.ndarray) -> None:
+        return None
+
+    def step(self, state: None, prefixes: torch.Tensor) -> tuple[torch.Tensor, None]:
+        users, width, level = prefixes.shape
+        scores = torch.arange(width, dtype=torch.float32)[None, :, None] * torch.arange(self.sizes[level]) * 0.1
+        return torch.log_softmax(scores.expand(users, -1, -1), dim=-1), None
+
+    def select(self, state: None, parents: torch.Tensor) -> None:
+        return None
+
+
+class CodeGeneratorWhoseBeamIsNotItsRanking(Generator):
+    uses_codes: ClassVar[bool] = True
+
+    def fit(self, data: RecData, codes: Any = None, aux_losses: Any = ()) -> Generator:
+        self.sizes = tuple(codes.codebook_sizes)
+        return super().fit(data, codes, aux_losses)
+
+    def decoder(self) -> DecoderThatScoresRowsByPosition:
+        return DecoderThatScoresRowsByPosition(self.sizes)
+
+
 class GeneratorWithoutUsesCodes:
     fit = Generator.fit
     recommend = Generator.recommend
@@ -141,6 +171,7 @@ def test_correct_components_pass_every_check(component: Any) -> None:
         (GeneratorWithoutUsesCodes(), "'uses_codes'"),
         (CodeGeneratorThatIgnoresAuxiliaryLosses(), "never built or called its auxiliary losses"),
         (GeneratorThatRanksByChance(), "ranks other items than the first fit"),
+        (CodeGeneratorWhoseBeamIsNotItsRanking(), "ranks other items than the exact ranking"),
     ],
     ids=lambda value: type(value).__name__ if not isinstance(value, str) else "",
 )

@@ -347,6 +347,21 @@ def check_generator_resumes_to_the_same_ranking(generator: Generator) -> None:
         _fail(generator, "a fit that resumes in the same work directory ranks other items than the first fit")
 
 
+def check_generator_beam_is_the_exact_ranking(generator: Generator) -> None:
+    """A code generator with a ``decoder()`` (the core's :class:`genrec.decoding.CodeDecoder`): the
+    shared beam search, as wide as the catalog, ranks as scoring every item's code does."""
+    from genrec.decoding import CodeTrie, beam_search, exact_topk
+
+    if not _uses_codes(generator) or not callable(getattr(generator, "decoder", None)):
+        return
+    data, codes = _fitted_generator(generator)
+    histories = data.split.test_histories[:8]
+    trie = CodeTrie(codes.codes, codes.codebook_sizes)
+    beam = beam_search(generator.decoder(), histories, trie, beam=data.n_items, k=10)
+    if not np.array_equal(beam, exact_topk(generator.decoder(), histories, codes.codes, k=10)):
+        _fail(generator, "a beam as wide as the catalog ranks other items than the exact ranking of its codes")
+
+
 def generator_checks() -> list[Callable[[Any], None]]:
     return [
         check_generator_fit_returns_self,
@@ -354,6 +369,7 @@ def generator_checks() -> list[Callable[[Any], None]]:
         check_generator_excludes_history,
         check_generator_applies_auxiliary_losses,
         check_generator_resumes_to_the_same_ranking,
+        check_generator_beam_is_the_exact_ranking,
         check_generator_save_and_load,
     ]
 
