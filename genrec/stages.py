@@ -1,6 +1,7 @@
 """One run's stages in the artifact store: each is built once, or reused, and records what it cost.
 
-A stage's artifact is keyed by its component, options, inputs and seed (:meth:`Stages.manifest`); its
+A stage's artifact is keyed by its component, options, inputs and seed (:meth:`Stages.manifest`; no
+seed for a component that declares ``seeded = False``); its
 training checkpoints by the same less the options that only say how long to train, so a longer run
 continues a finished shorter one. Under ``torchrun`` every rank builds (training is collective) and
 rank 0 alone publishes (:meth:`Stages.publish`).
@@ -62,12 +63,15 @@ class Stages:
     def manifest(self, stage: str, inputs: Mapping[str, str]) -> dict[str, Any]:
         spec = getattr(self.config, stage)
         component = self.registry.get(KIND_OF_STAGE.get(stage, stage), spec.name)
+        # A component that declares ``seeded = False`` gives the same output whatever the seed: every
+        # seed shares one artifact, keyed as seed 0's (so a store built by seed 0 stays valid).
+        seeded = getattr(component.load(), "seeded", True)
         manifest = {
             "component": spec.name,
             "plugin": component.plugin,
             "options": {**component.defaults(), **spec.options},
             "inputs": dict(inputs),
-            "seed": self.config.seed,
+            "seed": self.config.seed if seeded else 0,
         }
         if distributed.world_size() > 1:  # more ranks train on larger effective batches: another result
             manifest["world_size"] = distributed.world_size()

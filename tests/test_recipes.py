@@ -95,6 +95,17 @@ def test_same_seed_gives_the_same_codes_and_metrics(tmp_path):
     assert first["valid"] == second["valid"] and first["test"] == second["test"]
 
 
+def test_stages_that_do_not_depend_on_the_seed_are_shared_by_every_seed(tmp_path, store):
+    quick = ("--embedder", "tfidf", *QUICK_TIGER, *QUICK_QUANTIZER)
+    first = _run("tiger", tmp_path / "s0", store, "--seed", "0", *quick)
+    second = _run("tiger", tmp_path / "s1", store, "--seed", "1", *quick)
+    for stage in ("embedder", "fuser"):  # tfidf and the semantic fuser declare seeded = False
+        assert second["stages"][stage]["key"] == first["stages"][stage]["key"] and second["stages"][stage]["reused"]
+    for stage in ("quantizer", "generator"):
+        assert second["stages"][stage]["key"] != first["stages"][stage]["key"]
+        assert not second["stages"][stage]["reused"]
+
+
 def test_the_exclude_history_protocol_is_recorded_and_keyed_apart(tmp_path, store):
     standard = _run("sasrec", tmp_path / "standard", store, "--set", "generator.epochs=2")
     excluded = _run("sasrec", tmp_path / "excluded", store, "--set", "generator.epochs=2", "--exclude-history")

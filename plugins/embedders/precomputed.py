@@ -21,6 +21,7 @@ class PrecomputedEmbedder:
     """Semantic item vectors from a ``.npy`` file (loaded with ``allow_pickle=False``)."""
 
     modality: ClassVar[str] = "semantic"
+    seeded: ClassVar[bool] = False  # the same vectors whatever the run's seed: one artifact for all seeds
 
     def __init__(self, path: str):
         if not str(path).strip():

@@ -39,6 +39,7 @@ class TextEmbedder:
     """Encodes the rendered item text with a sentence-transformers model (float32, one row per item)."""
 
     modality: ClassVar[str] = "semantic"
+    seeded: ClassVar[bool] = False  # the same vectors whatever the run's seed: one artifact for all seeds
 
     def __init__(
         self,

@@ -18,6 +18,7 @@ class TfidfEmbedder:
     """Word uni- and bigram TF-IDF -> ``dim`` SVD components (fewer when the data has fewer), L2-normalised."""
 
     modality: ClassVar[str] = "semantic"
+    seeded: ClassVar[bool] = False  # the same vectors whatever the run's seed: one artifact for all seeds
 
     def __init__(self, dim: int = 128, template: str = "auto", seed: int = 0):
         if dim < 1:

@@ -44,6 +44,7 @@ class SemanticFuser:
     """The semantic embedding, unchanged: codes from item text alone (as in TIGER)."""
 
     requires: ClassVar[tuple[str, ...]] = ("semantic",)
+    seeded: ClassVar[bool] = False  # no randomness
 
     def fuse(self, data: RecData, embeddings: Mapping[str, ItemEmbeddings]) -> ItemEmbeddings:
         views = _inputs(self, data, embeddings)
@@ -57,6 +58,7 @@ class CollaborativeFuser:
     """The collaborative embedding, unchanged: codes from interactions alone."""
 
     requires: ClassVar[tuple[str, ...]] = ("collaborative",)
+    seeded: ClassVar[bool] = False  # no randomness
 
     def fuse(self, data: RecData, embeddings: Mapping[str, ItemEmbeddings]) -> ItemEmbeddings:
         views = _inputs(self, data, embeddings)
@@ -70,6 +72,7 @@ class ConcatFuser:
     """
 
     requires: ClassVar[tuple[str, ...]] = ("semantic", "collaborative")
+    seeded: ClassVar[bool] = False  # no randomness
 
     def __init__(self, semantic_weight: float = 1.0, collaborative_weight: float = 1.0):
         for option, weight in (("semantic_weight", semantic_weight), ("collaborative_weight", collaborative_weight)):
