@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
@@ -71,10 +72,8 @@ def load_runs(paths: Sequence[str | Path]) -> list[Run]:
 
 def _run_name(results_path: Path) -> str:
     """``runs/x/seed1/results.json`` -> ``x``; ``prorec-beauty-seed0.json`` -> ``prorec-beauty``."""
-    directory = results_path.parent
-    name = results_path.stem if results_path.stem != "results" else directory.name
-    if re.fullmatch(r"seed\d+", name):
-        name = directory.parent.name if results_path.stem == "results" else directory.name
+    names = [results_path.stem, *(parent.name for parent in results_path.resolve().parents)]
+    name = next((n for n in names if n != "results" and not re.fullmatch(r"seed\d+", n)), "")
     return re.sub(r"[-_]seed\d+", "", name)
 
 
@@ -105,26 +104,22 @@ def group_runs(runs: Sequence[Run]) -> dict[str, list[Run]]:
     apart from the groups with the same components. Settings that older results files lack stay out of
     the label; where two labels would then be the same, each gets its runs' name."""
     configs = [_configuration(run) for run in runs]
-    chains = [_chain(run) for run in runs]
-    distinct: dict[str, tuple[str, dict[str, Any]]] = {}  # configuration -> (chain, configuration)
-    for config, chain in zip(configs, chains, strict=True):
-        distinct.setdefault(json.dumps(config, sort_keys=True), (chain, config))
-
-    names = {}  # configuration -> the name its first run was given
-    for run, config in zip(runs, configs, strict=True):
-        names.setdefault(json.dumps(config, sort_keys=True), run.name)
-    named = {}
-    for key, (chain, config) in distinct.items():
-        alike = [c for other, c in distinct.values() if other == chain]
-        keys = dict.fromkeys(k for c in alike for k in c)
-        varying = [k for k in keys if len({c.get(k) for c in alike}) > 1 and all(k in c for c in alike)]
-        named[key] = " ".join([chain, *(f"{k}={_plain(config.get(k))}" for k in varying)])
-    clashing = {label for label in named.values() if list(named.values()).count(label) > 1}
-    for key, label in named.items():  # settings that only newer runs record: the runs' own names tell them apart
-        named[key] = f"{label} [{names[key]}]" if label in clashing else label
+    keys = [json.dumps(config, sort_keys=True) for config in configs]
+    first: dict[str, tuple[str, dict[str, Any], str]] = {}  # configuration -> (chain, settings, run name)
+    for run, config, key in zip(runs, configs, keys, strict=True):
+        first.setdefault(key, (_chain(run), config, run.name))
+    labels = {}
+    for key, (chain, config, _) in first.items():
+        alike = [c for other, c, _ in first.values() if other == chain]
+        shared = [k for k in dict.fromkeys(k for c in alike for k in c) if all(k in c for c in alike)]
+        varying = [k for k in shared if len({c[k] for c in alike}) > 1]
+        labels[key] = " ".join([chain, *(f"{k}={_plain(config[k])}" for k in varying)])
+    counts = Counter(labels.values())
+    for key, (_, _, name) in first.items():  # settings only newer runs record: the runs' names tell them apart
+        labels[key] += f" [{name}]" if counts[labels[key]] > 1 else ""
     groups: dict[str, list[Run]] = {}
-    for run, config in zip(runs, configs, strict=True):
-        groups.setdefault(named[json.dumps(config, sort_keys=True)], []).append(run)
+    for run, key in zip(runs, keys, strict=True):
+        groups.setdefault(labels[key], []).append(run)
     return groups
 
 

@@ -143,7 +143,8 @@ def _silent(message: str) -> None:
 # A run may continue a checkpoint made under other values of these (the schedule is checked by the
 # rates it gives, not by its settings).
 GROWABLE = ("epochs", "patience", "schedule", "decay_fraction")
-UNCHECKED = (*GROWABLE, "device", "checkpoint_seconds")  # a checkpoint moves between devices
+INERT = ("device", "checkpoint_seconds")  # they change no step: a checkpoint moves between devices
+UNCHECKED = (*GROWABLE, *INERT)
 
 
 def _cannot_continue(state: dict[str, Any], config: TrainConfig) -> str | None:
@@ -185,8 +186,8 @@ def _epoch_in_progress(path: Path | None, epoch: int, config: TrainConfig) -> di
     if path is None or not path.is_file():
         return None
     inside = load_checkpoint(path)
-    same = {k: v for k, v in asdict(config).items() if k not in ("device", "checkpoint_seconds")}
-    saved = {k: v for k, v in inside["config"].items() if k not in ("device", "checkpoint_seconds")}
+    same = {k: v for k, v in asdict(config).items() if k not in INERT}
+    saved = {k: v for k, v in inside["config"].items() if k not in INERT}
     return inside if inside["epoch"] == epoch and saved == same else None
 
 
