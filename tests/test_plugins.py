@@ -102,6 +102,16 @@ def test_documented_example_plugin_shows_up_in_list(installed):
     ]
 
 
+def test_genrec_show_prints_the_example_plugins_documented_options(installed):
+    result = run_genrec("show", "lsh", "--json", env={"PYTHONPATH": str(installed)})
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    options = {o["name"]: o for o in payload["options"]}
+    assert options["bits"]["default"] == 8
+    assert options["bits"]["doc"] == "Sign bits per level, so `2 ** bits` codes in each."
+    assert "Parameters" not in payload["doc"] and payload["doc"].startswith("Random-hyperplane sign bits")
+
+
 def test_broken_plugins_are_reported_without_breaking_the_command(installed):
     result = _list(installed)
     assert result.returncode == 0

@@ -72,9 +72,10 @@ def show(
     component: str = typer.Argument(..., help="A component name, or KIND/NAME when names repeat across kinds."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """A component's documentation and its options: type, default."""
+    """A component's documentation and its options: type, default, description."""
     import inspect
 
+    from genrec.docstrings import option_docs, summary
     from genrec.errors import ConfigError
     from genrec.plugins import get_registry
 
@@ -87,14 +88,15 @@ def show(
         raise ConfigError(f"{name!r} names {len(found)} components: give one of {kinds}")
     (entry,) = found
     factory = entry.load()
-    doc = inspect.getdoc(factory) or entry.description
+    doc = summary(factory) or entry.description
+    described = option_docs(factory)
     options = []
     for option, parameter in entry.options().items():
         annotation = parameter.annotation
         type_name = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
         required = parameter.default is inspect.Parameter.empty
         options.append({"name": option, "type": type_name, "default": None if required else parameter.default,
-                        "required": required})  # fmt: skip
+                        "required": required, "doc": described.get(option, "")})  # fmt: skip
     if as_json:
         payload = {"kind": entry.kind, "name": entry.name, "plugin": entry.plugin, "doc": doc, "options": options}
         typer.echo(json.dumps(payload, indent=2, default=str))
@@ -106,8 +108,9 @@ def show(
     console.print(f"[bold]{entry.kind} {entry.name}[/bold] (plugin {entry.plugin})", highlight=False)
     console.print(doc, highlight=False)
     table = Table(title="options (--set STAGE.OPTION=VALUE)")
-    for column in ("option", "type", "default"):
+    for column in ("option", "type", "default", "description"):
         table.add_column(column)
     for option in options:
-        table.add_row(option["name"], option["type"], "(required)" if option["required"] else repr(option["default"]))
+        default = "(required)" if option["required"] else repr(option["default"])
+        table.add_row(option["name"], option["type"], default, option["doc"])
     console.print(table)

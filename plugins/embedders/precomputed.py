@@ -18,7 +18,14 @@ from genrec.errors import ConfigError, DataError
 
 
 class PrecomputedEmbedder:
-    """Semantic item vectors from a ``.npy`` file (loaded with ``allow_pickle=False``)."""
+    """Semantic item vectors from a ``.npy`` file (loaded with ``allow_pickle=False``).
+
+    Parameters
+    ----------
+    path : str
+        The ``.npy`` file: numbers of shape ``(n_items, d)``, row ``i`` for item ``i + 1``; a file with one
+        more row is accepted when row 0 is all zeros (padding), and that row is dropped.
+    """
 
     modality: ClassVar[str] = "semantic"
     seeded: ClassVar[bool] = False  # the same vectors whatever the run's seed: one artifact for all seeds

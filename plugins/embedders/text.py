@@ -36,7 +36,24 @@ CHUNK = 1024  # items per saved chunk: about 45 s of Beauty on two cores
 
 
 class TextEmbedder:
-    """Encodes the rendered item text with a sentence-transformers model (float32, one row per item)."""
+    """Encodes the rendered item text with a sentence-transformers model (float32, one row per item).
+
+    Parameters
+    ----------
+    model : str
+        The sentence-transformers model, never downloaded: the packaged ``all-MiniLM-L6-v2`` (384-d, its
+        weights checked against a pinned sha256), a local model directory, or a hub name already in the
+        Hugging Face cache.
+    template : str
+        The item text: a ``str.format``-style template over the item's fields, where a missing or empty
+        field drops the text before it too; ``auto`` is ``{name}. Brand: {brand}. Categories: {categories}.``
+    batch_size : int
+        Texts per encoder batch.
+    normalize : bool
+        L2-normalise the vectors (the packaged MiniLM's are unit length either way).
+    device : str
+        ``auto`` uses the run's device; or a torch device such as ``cpu`` or ``cuda``.
+    """
 
     modality: ClassVar[str] = "semantic"
     seeded: ClassVar[bool] = False  # the same vectors whatever the run's seed: one artifact for all seeds

@@ -15,7 +15,18 @@ from genrec_plugins.embedders.item_text import ItemTemplate, item_texts
 
 
 class TfidfEmbedder:
-    """Word uni- and bigram TF-IDF -> ``dim`` SVD components (fewer when the data has fewer), L2-normalised."""
+    """Word uni- and bigram TF-IDF -> ``dim`` SVD components (fewer when the data has fewer), L2-normalised.
+
+    Parameters
+    ----------
+    dim : int
+        Components of the truncated SVD (fewer when the data has fewer items or terms).
+    template : str
+        The item text: a ``str.format``-style template over the item's fields, where a missing or empty
+        field drops the text before it too; ``auto`` is ``{name}. Brand: {brand}. Categories: {categories}.``
+    seed : int
+        Seed of the truncated SVD.
+    """
 
     modality: ClassVar[str] = "semantic"
     seeded: ClassVar[bool] = False  # the same vectors whatever the run's seed: one artifact for all seeds

@@ -69,6 +69,11 @@ class ConcatFuser:
     """Each modality L2-normalised and scaled by its weight, then concatenated (semantic first).
 
     The naive fusion baseline: without alignment the semantic part tends to decide the clusters.
+
+    Parameters
+    ----------
+    semantic_weight, collaborative_weight : float
+        Scale of each L2-normalised part before the concatenation (at least 0, not both 0).
     """
 
     requires: ClassVar[tuple[str, ...]] = ("semantic", "collaborative")

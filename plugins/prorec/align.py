@@ -117,7 +117,55 @@ class AlignmentModel(nn.Module):
 
 
 class ProrecAlign(TrainedComponent):
-    """PRORec stage 1: jointly train a collaborative model and align it with adapted text embeddings."""
+    """PRORec stage 1: jointly train a collaborative model and align it with adapted text embeddings.
+
+    Parameters
+    ----------
+    dim : int
+        Embedding size of the collaborative ``E_C`` and of the adapted semantic ``A(E_S)``.
+    layers : int
+        SASRec transformer blocks (the ``din`` model has none).
+    heads : int
+        SASRec attention heads (``dim`` must be divisible by it; unused by ``din``).
+    dropout : float
+        Dropout of the collaborative model.
+    lr : float
+        AdamW learning rate.
+    weight_decay : float
+        AdamW weight decay.
+    batch_size : int
+        Training windows (SASRec) or examples (DIN) per step.
+    epochs : int
+        Upper bound on epochs.
+    patience : int
+        Epochs without validation NDCG@10 improvement before stopping.
+    warmup_steps, schedule, decay_fraction : int, str, float
+        The shared loop's learning-rate schedule, as for ``tiger``: a linear warm-up over ``warmup_steps``,
+        then ``constant``, ``cosine`` or ``wsd`` (``decay_fraction`` is ``wsd``'s share of the epochs).
+    temperature : float
+        InfoNCE temperature ``tau``.
+    align_weight : float
+        ``lambda``, the weight of the alignment loss; 0 = the "no alignment" ablation (plain collaborative
+        training; the adaptation layer then stays untrained, so the ``semantic`` view is a fixed random
+        projection of ``E_S`` followed by LN).
+    align_items : str
+        The items aligned at each step: ``batch``, the distinct items of the training batch (its targets
+        and history items); ``uniform``, as many distinct items drawn uniformly from the whole catalogue.
+    integrated : str
+        The vectors to quantize: ``collaborative``, the aligned ``E_C``; ``normalized``, ``E_C/‖E_C‖``;
+        ``concat``, ``[E_C/‖E_C‖, A(E_S)/‖A(E_S)‖] / sqrt(2)`` (unit rows).
+    collaborative_model : str
+        ``sasrec`` (trained like the ``sasrec`` generator) or ``din`` (a DIN-style target-attention model).
+    unseen_items : str
+        Items no training sequence has: ``adapted`` places them as new items are placed (the unit adapted
+        text embedding ``A(E_S)`` times the trained collaborative rows' mean length), in the integrated
+        vectors and the collaborative teacher; ``trained`` keeps their collaborative rows, which never
+        trained on a target and so collapse together.
+    seed : int or None
+        Training seed; none = the run's seed.
+    device : str
+        ``auto`` follows the run's device (CUDA when available, else the CPU); or any torch device.
+    """
 
     requires: ClassVar[tuple[str, ...]] = ("semantic",)
     name: ClassVar[str] = "prorec-align"

@@ -109,7 +109,33 @@ class DistillationLoss:
 
 
 class ProrecDistill:
-    """Codes from a base quantizer, plus distillation teachers for the generator's training."""
+    """Codes from a base quantizer, plus distillation teachers for the generator's training.
+
+    Parameters
+    ----------
+    base : str
+        Name of the wrapped quantizer (``kmeans``, ``rkmeans``, ``rqvae`` or any registered one), whose
+        codes are this quantizer's.
+    levels : int or None
+        Passed to the base; none = the base's own default.
+    codebook_size : int or None
+        Passed to the base; none = the base's own default.
+    base_options : str
+        More base options as ``name=value`` pairs separated by ``;`` or ``,`` (e.g.
+        ``balanced=true;max_iter=100``; a piece without ``=`` continues the previous value, so
+        ``sizes=256,256`` works), checked and coerced like CLI options.
+    collaborative_weight : float
+        ``lambda_C``, the weight of the collaborative teacher's distillation loss; 0 drops that teacher.
+    semantic_weight : float
+        ``lambda_S``, the weight of the semantic teacher's distillation loss; 0 drops that teacher (both 0
+        = the "no distillation" ablation).
+    loss : str
+        ``infonce`` (in-batch, symmetric) or ``cosine`` (mean ``1 - cos``).
+    temperature : float
+        InfoNCE temperature.
+    seed : int
+        Passed to the base when it takes a ``seed``.
+    """
 
     def __init__(
         self,

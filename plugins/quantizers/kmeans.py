@@ -20,6 +20,22 @@ class HierarchicalKMeans:
     ``balanced`` splits every cluster into clusters of equal size (at most ceil(n / k) items each),
     which spreads items evenly over codes and so leaves few collisions. Balanced codes are assigned to
     the rows of one ``encode`` call together, so they depend on the batch (``encodes_jointly``).
+
+    Parameters
+    ----------
+    levels : int
+        Depth of the tree: the code's length before the core's disambiguating level.
+    codebook_size : int
+        Clusters per split, so the codes at each level.
+    balanced : bool
+        Split every cluster into equal parts (at most ``ceil(n / k)`` items each: items claim their
+        nearest centroid with room, closest pairs first); few collisions.
+    seed : int
+        Seed of the k-means++ initialisation.
+    n_init : int
+        K-means restarts per split; the lowest inertia wins.
+    max_iter : int
+        Lloyd iterations per k-means.
     """
 
     def __init__(

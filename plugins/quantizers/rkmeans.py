@@ -16,6 +16,15 @@ class ResidualKMeans:
 
     A codebook larger than the number of distinct residuals shrinks to those residuals, so
     ``codebook_sizes`` (known after ``fit``) may be smaller than ``codebook_size``.
+
+    Parameters
+    ----------
+    levels : int
+        Codebooks, so the code's length before the core's disambiguating level.
+    codebook_size : int
+        Codes per codebook (at most).
+    seed, n_init, max_iter : int
+        As ``kmeans``: seed of the k-means++ initialisation, restarts, Lloyd iterations.
     """
 
     def __init__(

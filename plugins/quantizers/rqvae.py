@@ -78,7 +78,31 @@ class RQVAEModel(nn.Module):
 
 
 class RQVAE:
-    """Residual-quantized variational autoencoder over item embeddings (deterministic for a seed on CPU)."""
+    """Residual-quantized variational autoencoder over item embeddings (deterministic for a seed on CPU).
+
+    Parameters
+    ----------
+    levels, codebook_size : int
+        Residual codebooks of the latent, and the codes in each.
+    latent_dim : int
+        Width of the quantized latent.
+    hidden_dims : tuple of int
+        Encoder widths between the embedding and the latent (the decoder mirrors them).
+    epochs : int
+        Training epochs; the epoch with the lowest full-data loss is kept.
+    lr, weight_decay : float
+        AdamW.
+    batch_size : int
+        Items per step.
+    beta : float
+        Weight of the commitment loss.
+    seed : int
+        Seed of the initialisation and the shuffling.
+    device : str
+        ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+    verbose : bool
+        Log every epoch's loss.
+    """
 
     def __init__(
         self,

@@ -32,6 +32,35 @@ class SASRecGenerator(TrainedComponent):
 
     The defaults are the configuration validated on Amazon Beauty (validation NDCG@10 0.0524 at the
     best epoch, 11; see docs/components/sasrec.md).
+
+    Parameters
+    ----------
+    dim, layers, heads : int
+        Width of the item embeddings and states, transformer blocks, attention heads (``dim`` must be
+        divisible by ``heads``).
+    dropout : float
+        Dropout on the embeddings, the attention and the feed-forward layers.
+    max_len : int or None
+        The most recent items of a history the model reads; none = the split's ``max_history`` (20).
+    loss : str
+        ``ce``: full softmax over the catalogue; ``bce``: the original SASRec objective, with one
+        uniformly sampled negative per target.
+    lr, weight_decay : float
+        AdamW.
+    batch_size : int
+        Training windows per step (each up to ``max_len`` inputs, every position a target).
+    epochs, patience : int
+        At most ``epochs`` epochs, with early stopping after ``patience`` epochs without a gain in
+        validation NDCG@10 (the best epoch is restored).
+    warmup_steps, schedule, decay_fraction : int, str, float
+        The shared loop's learning-rate schedule, as for ``tiger``: a linear warm-up over ``warmup_steps``,
+        then ``constant``, ``cosine`` or ``wsd`` (``decay_fraction`` is ``wsd``'s share of the epochs).
+    seed : int or None
+        Training seed; none = the run's seed.
+    device : str
+        ``auto`` follows the run's device (CUDA when available, else the CPU); or a torch device.
+    bf16 : bool
+        bfloat16 autocast (also fast on CPUs with AVX512-BF16).
     """
 
     uses_codes: ClassVar[bool] = False

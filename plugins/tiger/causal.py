@@ -68,11 +68,35 @@ class CausalDecoder(TigerDecoder):
 class Causal(Tiger):
     """A causal item-level encoder over semantic-ID codes with TIGER's code decoder; trains every position.
 
-    The options are ``tiger``'s; ``batch_size`` counts windows (up to ``max_history`` targets each).
-    ``item_ids`` adds an embedding of each history item's own id to the sum of its code embeddings
-    (the generated codes stay the only output; an item never seen in training keeps its small random
-    initial id vector, so its codes carry it). ``item_loss`` weighs the dense item cross-entropy;
-    ``rerank`` (which needs it) re-ranks a ``rerank_beam``-wide beam with the dense scores.
+    The options are ``tiger``'s (with other defaults) and six of its own. With ``item_ids`` the generated
+    codes stay the only output; an item never seen in training keeps its small random initial id vector,
+    so its codes carry it.
+
+    Parameters
+    ----------
+    batch_size : int
+        Training windows per step, each with up to the split's ``max_history`` (20) targets.
+    item_ids : bool
+        Add each history item's id embedding to its code embeddings (false: codes only, as ``tiger``);
+        items added after training (``genrec items add``) get a zero id vector.
+    encoder : str
+        ``items``: one encoder token per history item; ``codes``: one token per code, as TIGER's encoder
+        reads them, with attention causal between items and full within one (the decoder then
+        cross-attends to every code token of items 0..t, and a position's state is the mean of its
+        item's tokens).
+    id_dropout : float
+        In training, drop each history item's id vector with this probability (the item then reads as its
+        codes alone): a regulariser against memorising items by id.
+    item_loss : float
+        Weight of a dense item objective on the encoder state, as SASRec trains: a full-catalog
+        cross-entropy over ``state · v_item``, where ``v_item`` is the item's input vector (its code
+        embeddings' sum plus its id vector), so the output side adds no parameters; 0 turns it off.
+    rerank : bool
+        A hybrid ranking (needs ``item_loss`` > 0): the beam keeps ``rerank_beam`` items, each re-scored
+        by ``log p(code) + w · log p_dense(item)``, with ``w`` chosen among 0, 0.25, 0.5, 1, 2, 4, 8 on
+        the validation users once training ends and saved with the model.
+    rerank_beam : int
+        The beam width the hybrid re-scores (at least 20).
     """
 
     name: ClassVar[str] = "causal"

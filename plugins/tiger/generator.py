@@ -122,14 +122,40 @@ class TigerDecoder:
 class Tiger(TrainedComponent):
     """TIGER: an encoder-decoder transformer generating semantic IDs, decoded by constrained beam search.
 
-    ``valid_users`` evaluates per-epoch model selection on a fixed random subset of that many
-    validation users (drawn once from the seed) for speed; None uses all of them. ``bf16`` runs
-    training and decoding under bfloat16 autocast where the device supports it (ignored elsewhere).
-    ``warmup_steps`` ramps the learning rate linearly from 0 over that many steps; ``schedule`` is the
-    shared loop's (constant, cosine or wsd, which decays over the last ``decay_fraction`` of the epochs).
-
     Subclasses (the ``causal`` generator) keep this training, checkpointing and decoding and change
     the model (:meth:`build_model`), the training batches (:meth:`training_batches`) and the decoder.
+
+    Parameters
+    ----------
+    layers_encoder, layers_decoder : int
+        Encoder and decoder layers.
+    d_model, heads, head_dim, ffn : int
+        Model width, attention heads and the width of each (attention is ``heads x head_dim`` wide, not
+        ``d_model`` wide), and the feed-forward's hidden width.
+    dropout : float
+        Dropout on the embeddings and the residual branches (not on attention weights or the
+        feed-forward hidden layer).
+    lr, weight_decay, warmup_steps : float, float, int
+        AdamW's learning rate and weight decay, and the steps of the linear warm-up from 0.
+    schedule, decay_fraction : str, float
+        The learning rate after the warm-up: ``constant``, ``cosine`` (to zero at the last epoch) or
+        ``wsd`` (stable, then linear to zero over the last ``decay_fraction`` of the epochs).
+    batch_size : int
+        Training examples (one target each) per step.
+    epochs, patience, eval_every : int
+        At most ``epochs`` epochs, validating every ``eval_every`` of them; training stops after
+        ``patience`` evaluations without a gain in validation NDCG@10.
+    valid_users : int or None
+        Evaluate per-epoch model selection on a fixed random subset of this many validation users (drawn
+        once from the seed), for speed; none = all of them.
+    beam : int
+        Width of the constrained beam search: ``max(k, beam)`` for ``k`` recommendations.
+    seed : int or None
+        Training seed; none = the run's seed.
+    device : str
+        ``auto`` follows the run's device (CUDA when available, else the CPU); or a torch device.
+    bf16 : bool
+        bfloat16 autocast in training and decoding where the device supports it (ignored elsewhere).
     """
 
     uses_codes: ClassVar[bool] = True

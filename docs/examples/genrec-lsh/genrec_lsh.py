@@ -6,6 +6,18 @@ import genrec
 
 
 class LSHQuantizer:
+    """Random-hyperplane sign bits: each level is ``bits`` signs, read as one integer.
+
+    Parameters
+    ----------
+    levels : int
+        Code length: one integer per level.
+    bits : int
+        Sign bits per level, so ``2 ** bits`` codes in each.
+    seed : int
+        Seed of the random hyperplanes.
+    """
+
     def __init__(self, levels: int = 3, bits: int = 8, seed: int = 0):
         self.levels, self.bits, self.seed = levels, bits, seed
         self.planes_: np.ndarray | None = None
