@@ -138,8 +138,8 @@ def main() -> None:
                 )
         if "text-similarity" not in report:
             results = recommender.results
-            semantic = load_arrays(stage_dir(run_dir, results, "embedder") / "embeddings.npz")["vectors"]
-            vectors = np.concatenate([semantic, load_component(run_dir, results, "embedder").embed_new(new_items)])
+            semantic = load_arrays(stage_dir(run_dir, results, "semantic") / "embeddings.npz")["vectors"]
+            vectors = np.concatenate([semantic, load_component(run_dir, results, "semantic").embed_new(new_items)])
             baselines = {
                 "text-similarity": text_similarity(vectors),
                 "most-popular": most_popular(sequences, recommender.n_items),  # new items have no interactions

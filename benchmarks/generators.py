@@ -184,7 +184,7 @@ def quality(names: list[str], settings: list[str], store: str, data_name: str) -
         recipe="tiger",
         data=data_name,
         generator=StageSpec("tiger", {}),
-        embedder=StageSpec("text", {}),
+        semantic=StageSpec("text", {}),
         collaborative=StageSpec("sasrec", {}),
         fuser=StageSpec("semantic", {}),
         quantizer=StageSpec("rkmeans", {}),

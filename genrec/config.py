@@ -19,8 +19,11 @@ from typing import Any
 from genrec.errors import ConfigError
 from genrec.registry import Registry
 
-STAGES = ("embedder", "collaborative", "fuser", "quantizer", "generator")
-KIND_OF_STAGE = {"collaborative": "embedder"}  # the component kind of each stage, where it differs
+STAGES = ("semantic", "collaborative", "fuser", "quantizer", "generator")
+KIND_OF_STAGE = {"semantic": "embedder", "collaborative": "embedder"}  # each stage's component kind, where it differs
+# Stage names of earlier releases, still read in --set, --config files and results files.
+STAGE_ALIASES = {"embedder": "semantic"}
+FLAGS = {"semantic": "--semantic-embedder", "collaborative": "--collaborative-embedder"}  # the embedder stages' flags
 
 
 @dataclass
@@ -34,7 +37,7 @@ class PipelineConfig:
     recipe: str
     data: str
     generator: StageSpec
-    embedder: StageSpec | None = None  # the semantic embedder
+    semantic: StageSpec | None = None  # the semantic (text) embedder
     collaborative: StageSpec | None = None  # the collaborative embedder, used if the fuser needs one
     fuser: StageSpec | None = None
     quantizer: StageSpec | None = None
@@ -76,6 +79,7 @@ def parse_settings(settings: list[str]) -> dict[str, dict[str, str]]:
     for setting in settings:
         key, sep, value = setting.partition("=")
         stage, dot, option = key.strip().partition(".")
+        stage = STAGE_ALIASES.get(stage, stage)
         if not sep or not dot or not option:
             raise ConfigError(f"--set {setting!r}: expected STAGE.OPTION=VALUE, e.g. generator.epochs=5")
         if stage not in STAGES:
@@ -101,16 +105,14 @@ def resolve_config(
     if config.fuser is not None:
         fuser_cls = registry.get("fuser", config.fuser.name).load()
         requires = tuple(getattr(fuser_cls, "requires", ()))
-        if "semantic" not in requires:
-            config.embedder = None
-        if "collaborative" not in requires:
-            config.collaborative = None
+        for modality in ("semantic", "collaborative"):  # each modality's embedder is the stage of its name
+            if modality not in requires:
+                setattr(config, modality, None)
         for modality in requires:
             if modality not in MODALITIES:
                 raise ConfigError(f"fuser {config.fuser.name!r} requires unknown modality {modality!r}")
-            if getattr(config, "embedder" if modality == "semantic" else "collaborative") is None:
-                flag = "--embedder" if modality == "semantic" else "--collaborative-embedder"
-                raise ConfigError(f"fuser {config.fuser.name!r} needs a {modality} embedder ({flag})")
+            if getattr(config, modality) is None:
+                raise ConfigError(f"fuser {config.fuser.name!r} needs a {modality} embedder ({FLAGS[modality]})")
     for stage in settings:
         if getattr(config, stage) is None:
             raise ConfigError(
@@ -120,12 +122,10 @@ def resolve_config(
         component = registry.get(KIND_OF_STAGE.get(stage, stage), spec.name)
         where = f"{stage} {spec.name!r}"
         options = component.validate(spec.options, where=where)
-        if stage in ("embedder", "collaborative"):
-            expected = "semantic" if stage == "embedder" else "collaborative"
+        if stage in FLAGS:
             modality = getattr(component.load(), "modality", None)
-            if modality not in (expected, None):
-                flag = "--embedder" if stage == "embedder" else "--collaborative-embedder"
-                raise ConfigError(f"{flag} {spec.name!r} is a {modality} embedder; a {expected} one is needed")
+            if modality not in (stage, None):
+                raise ConfigError(f"{FLAGS[stage]} {spec.name!r} is a {modality} embedder; a {stage} one is needed")
         check_values(component, options, where)
         spec.options = {**component.defaults(), **options}
     generator_cls = registry.get("generator", config.generator.name).load()
@@ -149,6 +149,11 @@ def check_values(component: Any, options: Mapping[str, Any], where: str) -> None
         raise
     except (ValueError, TypeError) as error:  # a third-party component's own check
         raise ConfigError(f"{where}: {error}") from None
+
+
+def upgrade_stage_names(stages: Mapping[str, Any]) -> dict[str, Any]:
+    """A mapping keyed by stage, with the stage names of earlier releases renamed to today's."""
+    return {STAGE_ALIASES.get(stage, stage): value for stage, value in stages.items()}
 
 
 def default_run_dir(record: Mapping[str, Any]) -> Path:

@@ -81,7 +81,7 @@ class Pipeline:
         """The semantic and collaborative embeddings the fuser needs, with their artifact keys."""
         embeddings: dict[str, ItemEmbeddings] = {}
         keys: dict[str, str] = {}
-        for stage, modality in (("embedder", "semantic"), ("collaborative", "collaborative")):
+        for stage in ("semantic", "collaborative"):  # each embedder stage is named after its modality
             if getattr(self.config, stage) is None:
                 continue
 
@@ -91,8 +91,8 @@ class Pipeline:
                 save_embeddings(tmp, checked_embeddings(embedder.embed(self.data), self.data.n_items, where))
                 save_fitted(embedder, tmp / FITTED)
 
-            path, keys[modality] = self.stages.run(stage, self.data_key, build)
-            embeddings[modality] = load_embeddings(path)
+            path, keys[stage] = self.stages.run(stage, self.data_key, build)
+            embeddings[stage] = load_embeddings(path)
         return embeddings, keys
 
     def fuse(self) -> tuple[ItemEmbeddings, str, dict[str, ItemEmbeddings]]:

@@ -2,7 +2,7 @@
 
 A recipe module calls :func:`recipe_command` with its stage defaults (component names and options) and
 registers the returned function as a ``recipe`` component. Every stage stays swappable from the CLI
-(``--embedder``, ``--fuser``, ``--quantizer``, ``--generator``, ``--set STAGE.OPTION=VALUE``); options
+(``--semantic-embedder``, ``--fuser``, ``--quantizer``, ``--generator``, ``--set STAGE.OPTION=VALUE``); options
 are validated before any training starts.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 import typer
 
-from genrec.config import PipelineConfig, StageSpec, parse_settings, resolve_config
+from genrec.config import PipelineConfig, StageSpec, parse_settings, resolve_config, upgrade_stage_names
 from genrec.errors import ConfigError, DataError
 from genrec.pipeline import Pipeline
 from genrec.results import print_results
@@ -35,15 +35,15 @@ def _common_parameters(stages: Mapping[str, str | None]) -> list[inspect.Paramet
 
     params = [p("data", str, _option("demo", "--data", help="Dataset: demo, beauty, sports, toys, or a directory."))]
     flags = {
-        "embedder": ("--embedder", "Semantic embedder (genrec list --kind embedder)."),
-        "collaborative": ("--collaborative-embedder", "Collaborative embedder, used when the fuser needs one."),
-        "fuser": ("--fuser", "Fuser."),
-        "quantizer": ("--quantizer", "Quantizer."),
-        "generator": ("--generator", "Generator."),
+        "semantic": (("--semantic-embedder", "--embedder"), "Semantic embedder (genrec list --kind embedder)."),
+        "collaborative": (("--collaborative-embedder",), "Collaborative embedder, used when the fuser needs one."),
+        "fuser": (("--fuser",), "Fuser."),
+        "quantizer": (("--quantizer",), "Quantizer."),
+        "generator": (("--generator",), "Generator."),
     }
-    for stage, (flag, text) in flags.items():
+    for stage, (names, text) in flags.items():
         if stage in stages:
-            params.append(p(stage, str | None, _option(stages[stage], flag, help=text)))
+            params.append(p(stage, str | None, _option(stages[stage], *names, help=text)))
     params += [
         p(
             "set",
@@ -135,7 +135,7 @@ def _with_config_file(
         if key in loaded and kwargs[key] == defaults[key]:
             merged[key] = loaded[key]
     file_options: dict[str, dict[str, Any]] = {}
-    for stage, spec in loaded.get("stages", {}).items():
+    for stage, spec in upgrade_stage_names(loaded.get("stages", {})).items():
         if stage not in stages:
             raise DataError(path, f"stage {stage!r} is not a stage of recipe {recipe!r} ({', '.join(stages)})")
         if not isinstance(spec, dict) or "name" not in spec:

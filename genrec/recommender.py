@@ -22,6 +22,7 @@ import numpy as np
 from genrec.artifacts import atomic_directory, load_arrays, save_arrays
 from genrec.contracts import ItemCodes
 from genrec.errors import ConfigError, DataError
+from genrec.results import upgrade_results
 from genrec.saved import FITTED, ITEMS, load_fitted, verify_files, write_items
 
 RAW_ID_FIELDS = ("raw_id", "asin")  # the dataset's own item id, the first of these the catalog carries
@@ -167,7 +168,7 @@ class Recommender:
 
         named = self._new_names(records, source)
         embedder, fuser, quantizer, raw = self._placers()
-        semantic = _call(embedder, "embed_new", "embedder", "embed new items")(list(records))
+        semantic = _call(embedder, "embed_new", "semantic embedder", "embed new items")(list(records))
         fused = _call(fuser, "fuse_new", "fuser", "place new items")({"semantic": semantic})
         new_raw = quantizer.encode(np.asarray(fused, dtype=np.float32))
         added_raw, codes = self._added_raw(), self.codes()
@@ -219,10 +220,10 @@ class Recommender:
 
     def _placers(self) -> tuple[Any, Any, Any, np.ndarray]:
         stages = self.results["stages"]
-        missing = [s for s in ("embedder", "fuser", "quantizer") if s not in stages]
+        missing = [s for s in ("semantic", "fuser", "quantizer") if s not in stages]
         if missing:
             raise ConfigError(f"run {self.run_dir} has no {' or '.join(missing)} stage: it cannot place new items")
-        components = [load_component(self.run_dir, self.results, stage) for stage in ("embedder", "fuser", "quantizer")]
+        components = [load_component(self.run_dir, self.results, stage) for stage in ("semantic", "fuser", "quantizer")]
         raw = load_arrays(stage_dir(self.run_dir, self.results, "quantizer") / "codes.npz")["raw"]
         return components[0], components[1], components[2], raw
 
@@ -317,15 +318,17 @@ def _results(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "results.json"
     if not path.is_file():
         raise DataError(run_dir, "not a finished run (no results.json): run its recipe to the end first")
-    return json.loads(path.read_text())
+    return upgrade_results(json.loads(path.read_text()))
 
 
 def stage_dir(run_dir: Path, results: Mapping[str, Any], stage: str) -> Path:
     """Where the run's ``stage`` output lives: as recorded, or in the store beside the run directory."""
+    from genrec.config import STAGE_ALIASES
+
     entry = results["stages"][stage]
-    candidates = [Path(entry["path"]), run_dir.parent / "store" / stage / entry["key"]]
-    if results.get("store"):
-        candidates.append(Path(results["store"]) / stage / entry["key"])
+    folders = [stage, *(old for old, new in STAGE_ALIASES.items() if new == stage)]  # a store of an earlier release
+    roots = [run_dir.parent / "store", *([Path(results["store"])] if results.get("store") else [])]
+    candidates = [Path(entry["path"]), *(root / folder / entry["key"] for root in roots for folder in folders)]
     for candidate in candidates:
         if (candidate / "manifest.json").is_file():
             return candidate

@@ -22,6 +22,7 @@ import numpy as np
 
 from genrec.errors import DataError
 from genrec.evaluation import decode_ranks, metrics_of_ranks
+from genrec.results import upgrade_results
 
 METRICS = tuple(f"{m}@{k}" for k in (5, 10, 20) for m in ("recall", "ndcg"))
 
@@ -64,7 +65,7 @@ def load_runs(paths: Sequence[str | Path]) -> list[Run]:
             results = json.loads(results_path.read_text())
         except json.JSONDecodeError as error:
             raise DataError(results_path, f"not valid JSON ({error.msg})", error.lineno) from None
-        runs.append(Run(results_path.parent, results, _run_name(results_path)))
+        runs.append(Run(results_path.parent, upgrade_results(results), _run_name(results_path)))
     if not runs:
         raise DataError(Path("."), "no runs given")
     return runs

@@ -47,6 +47,17 @@ def results_record(
     }
 
 
+def upgrade_results(results: dict[str, Any]) -> dict[str, Any]:
+    """A results record of an earlier release with today's stage names (``embedder`` is ``semantic``)."""
+    from genrec.config import upgrade_stage_names
+
+    for record in (results, results.get("config", {})):
+        for key in ("stages", "timings"):
+            if isinstance(record.get(key), dict):
+                record[key] = upgrade_stage_names(record[key])
+    return results
+
+
 def print_results(results: Mapping[str, Any]) -> None:
     """The results table, timings and where the results are, on the console and in the run's log.txt."""
     from rich.table import Table

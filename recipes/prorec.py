@@ -67,7 +67,7 @@ def apply_ablations(config: PipelineConfig, flags: dict[str, Any]) -> None:
 command = recipe_command(
     "prorec",
     stages={
-        "embedder": "text",
+        "semantic": "text",
         "collaborative": "sasrec",
         "fuser": "prorec-align",
         "quantizer": "prorec-distill",

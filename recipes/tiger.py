@@ -6,7 +6,7 @@ from genrec_recipes.profiles import PROFILES
 command = recipe_command(
     "tiger",
     stages={
-        "embedder": "text",
+        "semantic": "text",
         "collaborative": "sasrec",
         "fuser": "semantic",
         "quantizer": "rkmeans",

@@ -51,6 +51,17 @@ def test_unknown_dataset_says_where_it_looked(tmp_path):
     _assert_clean_failure(result, "beauty", "GENREC_DATA_DIR", "genrec data prepare beauty")
 
 
+def test_the_earlier_stage_name_embedder_still_works_in_flags_settings_and_config_files(tmp_path):
+    old = {"stages": {"embedder": {"name": "tfidf", "options": {"dim": 12}}}}
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    for args in (["--embedder", "tfidf", "--set", "embedder.dim=12"], ["--config", str(tmp_path / "old.json")]):
+        result = run_genrec("recipe", "tiger", "--print-config", *args)
+        assert result.returncode == 0, result.stdout + result.stderr
+        stages = json.loads(result.stdout)["stages"]
+        assert "embedder" not in stages and stages["semantic"]["name"] == "tfidf"
+        assert stages["semantic"]["options"]["dim"] == 12
+
+
 def test_recipe_prints_its_resolved_config():
     result = run_genrec("recipe", "prorec", "--print-config", "--set", "generator.epochs=3")
     assert result.returncode == 0, result.stderr
@@ -84,7 +95,7 @@ def test_prorec_ablation_flags_are_checked():
     assert options["collaborative_weight"] == 0 and options["semantic_weight"] == 0
     result = run_genrec("recipe", "prorec", "--collaborative-only", "--print-config")
     stages = json.loads(result.stdout)["stages"]
-    assert stages["fuser"]["name"] == "collaborative" and "embedder" not in stages
+    assert stages["fuser"]["name"] == "collaborative" and "semantic" not in stages
     # the recipe's base quantizer serves PRORec and the source ablations alike; --quantizer overrides it
     assert stages["quantizer"]["name"] == "rkmeans"
     result = run_genrec("recipe", "prorec", "--print-config")

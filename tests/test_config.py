@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genrec.config import PipelineConfig, StageSpec, resolve_config
+from genrec.config import PipelineConfig, StageSpec, parse_settings, resolve_config
 from genrec.errors import ConfigError
 from genrec.pipeline import Pipeline
 from genrec.plugins import get_registry
@@ -19,7 +19,7 @@ def demo_config(store: Path) -> PipelineConfig:
         recipe="tiger",
         data="demo",
         generator=StageSpec("tiger", {"epochs": "1"}),
-        embedder=StageSpec("tfidf", {}),
+        semantic=StageSpec("tfidf", {}),
         collaborative=StageSpec("sasrec", {}),
         fuser=StageSpec("semantic", {}),
         quantizer=StageSpec("kmeans", {"levels": 2, "codebook_size": 8}),
@@ -59,3 +59,7 @@ def test_a_reused_stage_gives_its_fitted_component(tmp_path: Path) -> None:
     assert not reused_first and reused_second
     assert loaded is not built
     assert np.array_equal(loaded.encode(vectors), built.encode(vectors))  # loaded from the stage, not refitted
+
+
+def test_the_semantic_stage_answers_to_its_earlier_name_embedder() -> None:
+    assert parse_settings(["embedder.batch_size=8"]) == {"semantic": {"batch_size": "8"}}

@@ -75,7 +75,7 @@ def test_any_set_option_is_accepted_or_rejected_with_a_config_error(stage, optio
     config = PipelineConfig(
         recipe="tiger",
         data="demo",
-        embedder=StageSpec("text"),
+        semantic=StageSpec("text"),
         collaborative=StageSpec("sasrec"),
         fuser=StageSpec("semantic"),
         quantizer=StageSpec("rkmeans"),

@@ -179,7 +179,7 @@ def test_rqvae_training_record_reaches_the_stage_record(tmp_path) -> None:  # no
         recipe="test",
         data="demo",
         generator=StageSpec("tiger"),
-        embedder=StageSpec("tfidf"),
+        semantic=StageSpec("tfidf"),
         fuser=StageSpec("semantic"),
         quantizer=StageSpec("rqvae", {"levels": 2, "codebook_size": 8, "epochs": 3}),
         run_dir=tmp_path / "run",

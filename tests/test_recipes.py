@@ -47,7 +47,7 @@ def test_sasrec_recipe(tmp_path, store):
 def test_tiger_recipe(tmp_path, store):
     results = _run("tiger", tmp_path / "run", store, *QUICK_TIGER, *QUICK_QUANTIZER)
     _check_results(results)
-    assert results["config"]["stages"]["embedder"]["name"] == "text"
+    assert results["config"]["stages"]["semantic"]["name"] == "text"
     codes = results["codes"]
     assert 0.0 <= codes["collision_rate"] <= 1.0 and codes["largest_group"] >= 1
     # the same command again reuses every stage
@@ -86,7 +86,13 @@ def test_same_seed_gives_the_same_codes_and_metrics(tmp_path):
     runs = []
     for name in ("a", "b"):
         results = _run(
-            "tiger", tmp_path / name, tmp_path / f"store-{name}", "--embedder", "tfidf", *QUICK_TIGER, *QUICK_QUANTIZER
+            "tiger",
+            tmp_path / name,
+            tmp_path / f"store-{name}",
+            "--semantic-embedder",
+            "tfidf",
+            *QUICK_TIGER,
+            *QUICK_QUANTIZER,
         )
         codes_dir = results["stages"]["quantizer"]["path"]
         runs.append((results, load_arrays(f"{codes_dir}/codes.npz")["codes"]))
@@ -96,10 +102,10 @@ def test_same_seed_gives_the_same_codes_and_metrics(tmp_path):
 
 
 def test_stages_that_do_not_depend_on_the_seed_are_shared_by_every_seed(tmp_path, store):
-    quick = ("--embedder", "tfidf", *QUICK_TIGER, *QUICK_QUANTIZER)
+    quick = ("--semantic-embedder", "tfidf", *QUICK_TIGER, *QUICK_QUANTIZER)
     first = _run("tiger", tmp_path / "s0", store, "--seed", "0", *quick)
     second = _run("tiger", tmp_path / "s1", store, "--seed", "1", *quick)
-    for stage in ("embedder", "fuser"):  # tfidf and the semantic fuser declare seeded = False
+    for stage in ("semantic", "fuser"):  # tfidf and the semantic fuser declare seeded = False
         assert second["stages"][stage]["key"] == first["stages"][stage]["key"] and second["stages"][stage]["reused"]
     for stage in ("quantizer", "generator"):
         assert second["stages"][stage]["key"] != first["stages"][stage]["key"]

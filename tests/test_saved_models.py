@@ -115,7 +115,7 @@ def test_new_items_are_placed_with_the_runs_own_components(prorec_run):
     # Their codes are the quantizer's codes of the fuser's placement of the embedder's vectors.
     from genrec.recommender import load_component
 
-    embedder, fuser, quantizer = (load_component(run_dir, results, s) for s in ("embedder", "fuser", "quantizer"))
+    embedder, fuser, quantizer = (load_component(run_dir, results, s) for s in ("semantic", "fuser", "quantizer"))
     raw = quantizer.encode(fuser.fuse_new({"semantic": embedder.embed_new(new)}))
     assert np.array_equal(codes[n:, :-1], raw)
     # ... and recommend can return them.
@@ -165,6 +165,21 @@ def _own_store(run_dir, results, tmp_path):
     stages = {s: {**e, "path": str(store / s / e["key"])} for s, e in results["stages"].items()}
     (run_dir / "results.json").write_text(json.dumps({**results, "stages": stages, "store": str(store)}))
     return store
+
+
+def test_a_run_of_an_earlier_release_with_its_embedder_stage_loads_and_places_new_items(prorec_run, tmp_path):
+    """Before the semantic stage had its name, results and store called it ``embedder``."""
+    run_dir, results = prorec_run
+    store = _own_store(run_dir, results, tmp_path)
+    (store / "semantic").rename(store / "embedder")
+    old = json.loads((run_dir / "results.json").read_text())
+    entry = old["stages"].pop("semantic")
+    old["stages"]["embedder"] = {**entry, "path": str(tmp_path / "moved")}  # found by the store's old folder
+    old["config"]["stages"] = {("embedder" if s == "semantic" else s): v for s, v in old["config"]["stages"].items()}
+    (run_dir / "results.json").write_text(json.dumps(old))
+    recommender = genrec.load(run_dir)
+    assert recommender.results["config"]["stages"]["semantic"]["name"] == "text"
+    assert recommender.add_items([{"item_id": 9001, "title": "Aurora serum"}]) == ["9001"]
 
 
 def test_a_changed_weights_file_is_refused(prorec_run, tmp_path):

@@ -45,14 +45,14 @@ def run(tmp_path: Path, **stages: StageSpec) -> None:
 def test_a_nan_embedding_is_blamed_on_its_embedder_before_it_is_stored(tmp_path: Path) -> None:
     stages = {
         "generator": StageSpec("tiger", {"epochs": 1}),
-        "embedder": StageSpec("nan-text"),
+        "semantic": StageSpec("nan-text"),
         "fuser": StageSpec("semantic"),
         "quantizer": StageSpec("kmeans", {"levels": 2, "codebook_size": 8}),
     }
-    blamed = r"embedder 'nan-text' returned NaN or infinity for item 17 \(1 of 320 items\)"
+    blamed = r"semantic 'nan-text' returned NaN or infinity for item 17 \(1 of 320 items\)"
     with pytest.raises(ComponentError, match=blamed):
         run(tmp_path, **stages)
-    assert not list((tmp_path / "store" / "embedder").glob("[0-9a-f]*"))  # nothing was published
+    assert not list((tmp_path / "store" / "semantic").glob("[0-9a-f]*"))  # nothing was published
 
 
 def test_an_id_outside_the_catalog_is_blamed_on_its_generator(tmp_path: Path) -> None:

@@ -14,7 +14,9 @@ app = typer.Typer(help="Analyses of embeddings and codes.", no_args_is_help=True
 def domination(
     data: str = typer.Option("demo", "--data", help="Dataset name or directory."),
     fusers: str = typer.Option("concat,prorec-align", "--fusers", help="Comma-separated fusers to compare."),
-    embedder: str = typer.Option("text", "--embedder", help="Semantic embedder (the source E_S)."),
+    semantic: str = typer.Option(
+        "text", "--semantic-embedder", "--embedder", help="Semantic embedder (the source E_S)."
+    ),
     collaborative: str = typer.Option("sasrec", "--collaborative-embedder", help="Collaborative source E_C."),
     quantizer: str = typer.Option("kmeans", "--quantizer", help="Quantizer for the code-agreement figures."),
     k: int = typer.Option(10, "--k", help="Neighbours per item."),
@@ -44,7 +46,7 @@ def domination(
         config = PipelineConfig(
             recipe="analysis",
             data=data,
-            embedder=StageSpec(embedder),
+            semantic=StageSpec(semantic),
             collaborative=StageSpec(collaborative),
             fuser=StageSpec(fuser),
             quantizer=StageSpec(quantizer),
