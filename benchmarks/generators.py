@@ -77,7 +77,7 @@ def speed(spec: str, steps: int, users: int, threads: int | None, dtype: str, da
     """One generator's figures, measured in this process; ``spec`` is ``NAME`` or ``NAME:OPTION=VALUE,...``."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from genrec.plugins import get_registry
+    from genrec.discovery import get_registry
     from genrec.threads import fit_threads
 
     if threads:
@@ -176,8 +176,8 @@ def quality(names: list[str], settings: list[str], store: str, data_name: str) -
     from pathlib import Path
 
     from genrec.config import PipelineConfig, StageSpec
+    from genrec.discovery import get_registry
     from genrec.pipeline import Pipeline
-    from genrec.plugins import get_registry
 
     registry = get_registry()
     config = PipelineConfig(

@@ -18,8 +18,8 @@ import time
 import numpy as np
 
 from genrec.codes import code_stats
+from genrec.discovery import load_plugins
 from genrec.errors import GenrecError
-from genrec.plugins import load_plugins
 
 
 def clustered_embeddings(n: int = 12101, dim: int = 384, seed: int = 0) -> np.ndarray:

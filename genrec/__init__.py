@@ -19,8 +19,8 @@ __version__ = "0.1.0"
 
 
 def run_recipe(name: str, data: str = "demo", settings: dict | None = None, **flags: object) -> dict:
-    """Run a recipe from Python, as ``genrec recipe NAME`` would (see :func:`genrec.recipe.run_recipe`)."""
-    from genrec.recipe import run_recipe as run
+    """Run a recipe from Python, as ``genrec recipe NAME`` would (see :func:`genrec.recipe_command.run_recipe`)."""
+    from genrec.recipe_command import run_recipe as run
 
     return run(name, data, settings, **flags)
 

@@ -137,7 +137,7 @@ def _default(parameter: inspect.Parameter) -> str:
 
 
 if __name__ == "__main__":
-    from genrec.plugins import get_registry
+    from genrec.discovery import get_registry
 
     for argument in sys.argv[1:]:
         if update_tables(Path(argument), get_registry()):

@@ -338,7 +338,7 @@ def stage_dir(run_dir: Path, results: Mapping[str, Any], stage: str) -> Path:
 def load_component(run_dir: Path, results: Mapping[str, Any], stage: str) -> Any:
     """The component a run's stage built, with its fitted state restored."""
     from genrec.config import KIND_OF_STAGE
-    from genrec.plugins import get_registry
+    from genrec.discovery import get_registry
 
     directory = stage_dir(run_dir, results, stage)
     manifest = verify_files(directory)

@@ -12,7 +12,7 @@ import typer
 
 from genrec.config import PipelineConfig, StageSpec
 from genrec.errors import ConfigError
-from genrec.recipe import recipe_command
+from genrec.recipe_command import recipe_command
 from genrec_recipes.profiles import PROFILES
 
 # Chosen on Beauty validation at a fixed budget of 8 generator epochs (docs/results.md): TIGER's residual

@@ -1,6 +1,6 @@
 """``genrec recipe sasrec``: the item-ID baseline (full-catalog scores, no codes)."""
 
-from genrec.recipe import recipe_command
+from genrec.recipe_command import recipe_command
 from genrec_recipes.profiles import PROFILES
 
 command = recipe_command(

@@ -1,6 +1,6 @@
 """``genrec recipe tiger``: text embeddings -> semantic codes (residual k-means) -> TIGER generator."""
 
-from genrec.recipe import recipe_command
+from genrec.recipe_command import recipe_command
 from genrec_recipes.profiles import PROFILES
 
 command = recipe_command(

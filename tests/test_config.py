@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from genrec.config import PipelineConfig, StageSpec, parse_settings, resolve_config
+from genrec.discovery import get_registry
 from genrec.errors import ConfigError
 from genrec.pipeline import Pipeline
-from genrec.plugins import get_registry
 
 
 def demo_config(store: Path) -> PipelineConfig:

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from conftest import ROOT
+from genrec.discovery import get_registry
 from genrec.docstrings import option_docs, tabled_components, update_tables
-from genrec.plugins import get_registry
 from genrec.testing import parametrize_with_checks
 
 _VECTORS = Path(tempfile.mkdtemp(prefix="genrec-conformance-")) / "vectors.npy"

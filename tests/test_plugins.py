@@ -158,7 +158,7 @@ def test_every_built_in_component_is_listed():
 
 def test_listing_imports_no_heavy_library():
     code = (
-        "import sys; from genrec.plugins import get_plugins; get_plugins(); "
+        "import sys; from genrec.discovery import get_plugins; get_plugins(); "
         "print(sorted(m for m in ('torch', 'sklearn', 'sentence_transformers') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -235,3 +235,19 @@ def test_example_plugin_tests_pass_with_genrec_fixtures():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
+
+
+RENAMED = [
+    ("genrec.plugins", "genrec.discovery", "get_registry"),
+    ("genrec.recipe", "genrec.recipe_command", "run_recipe"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "name"), RENAMED)
+def test_the_earlier_module_names_still_import_with_a_deprecation_warning(old, new, name):
+    import importlib
+
+    sys.modules.pop(old, None)
+    with pytest.warns(DeprecationWarning, match=f"{old} is now {new}"):
+        module = importlib.import_module(old)
+    assert getattr(module, name) is getattr(importlib.import_module(new), name)

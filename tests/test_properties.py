@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from genrec.config import PipelineConfig, StageSpec, parse_settings, resolve_config
+from genrec.discovery import get_registry
 from genrec.errors import ConfigError, DataError
-from genrec.plugins import get_registry
 from genrec_plugins.embedders.precomputed import load_item_vectors
 
 N_ITEMS = 7

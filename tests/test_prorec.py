@@ -297,7 +297,7 @@ def test_distillation_module_learns_and_keeps_its_teacher_fixed(loss):
 
 
 def test_prorec_distill_with_the_real_kmeans_base():
-    from genrec.plugins import get_registry
+    from genrec.discovery import get_registry
 
     if ("quantizer", "kmeans") not in get_registry():
         pytest.skip("the kmeans quantizer is not registered")

@@ -172,8 +172,8 @@ def test_fit_quantizer_hands_the_run_seed_and_device_to_a_fit_that_takes_them() 
 
 def test_rqvae_training_record_reaches_the_stage_record(tmp_path) -> None:  # noqa: ANN001
     from genrec.config import PipelineConfig, StageSpec
+    from genrec.discovery import get_registry
     from genrec.pipeline import Pipeline
-    from genrec.plugins import get_registry
 
     config = PipelineConfig(
         recipe="test",

@@ -10,9 +10,9 @@ import pytest
 
 from genrec.config import PipelineConfig, StageSpec
 from genrec.contracts import ItemEmbeddings, RecData
+from genrec.discovery import load_plugins
 from genrec.errors import ComponentError
 from genrec.pipeline import Pipeline
-from genrec.plugins import load_plugins
 
 
 class NaNEmbedder:

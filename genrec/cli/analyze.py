@@ -29,8 +29,8 @@ def domination(
     from genrec.artifacts import atomic_write_json
     from genrec.config import PipelineConfig, StageSpec
     from genrec.console import console
+    from genrec.discovery import get_registry
     from genrec.pipeline import Pipeline
-    from genrec.plugins import get_registry
 
     registry = get_registry()
     names = [name.strip() for name in fusers.split(",") if name.strip()]

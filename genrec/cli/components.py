@@ -14,7 +14,7 @@ def list_components(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List every registered component: kind, name, providing plugin, description."""
-    from genrec.plugins import get_plugins
+    from genrec.discovery import get_plugins
 
     if kind is not None and kind not in KINDS:
         raise typer.BadParameter(f"{kind!r} is not one of {', '.join(KINDS)}", param_hint="--kind")
@@ -45,7 +45,7 @@ def list_components(
 
 def list_plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Every installed plugin: its version, what it registered, its load error if any."""
-    from genrec.plugins import get_plugins
+    from genrec.discovery import get_plugins
 
     infos = get_plugins().infos
     if as_json:
@@ -75,9 +75,9 @@ def show(
     """A component's documentation and its options: type, default, description."""
     import inspect
 
+    from genrec.discovery import get_registry
     from genrec.docstrings import option_docs, summary
     from genrec.errors import ConfigError
-    from genrec.plugins import get_registry
 
     kind, _, name = component.rpartition("/")
     found = [c for c in get_registry() if c.name == name and (not kind or c.kind == kind)]

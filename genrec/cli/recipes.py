@@ -6,7 +6,7 @@ import typer
 
 
 def add_recipes(recipe_app: typer.Typer) -> None:
-    from genrec.plugins import get_registry
+    from genrec.discovery import get_registry
 
     registry = get_registry()
     for name in registry.names("recipe"):

@@ -9,7 +9,7 @@ import pytest
 
 from genrec.contracts import RecData
 from genrec.data.dataset import Dataset
-from genrec.plugins import PluginInfo, Plugins, load_plugins, register_plugin
+from genrec.discovery import PluginInfo, Plugins, load_plugins, register_plugin
 from genrec.registry import Registry
 
 

@@ -32,7 +32,7 @@ MODALITY_OPTIONS = {"collaborative": "collaborative_weight", "semantic": "semant
 
 
 def _registry() -> Registry:
-    from genrec.plugins import get_registry
+    from genrec.discovery import get_registry
 
     return get_registry()
 
