@@ -7,6 +7,7 @@ register is recorded, not raised, so the CLI keeps working; ``GENREC_STRICT_PLUG
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import traceback
 from dataclasses import dataclass, field
@@ -67,19 +68,39 @@ def register_plugin(plugins: Plugins, plugin: ModuleType | Any, name: str, info:
     """Register one plugin object and run its ``genrec_register`` hook, recording any failure."""
     try:
         plugins.manager.register(plugin, name=name)
+        plugins.manager.check_pending()  # a hook implementation that names no genrec hook: a misspelt name
         impls = [i for i in plugins.manager.hook.genrec_register.get_hookimpls() if i.plugin is plugin]
+        if not impls:
+            raise PluginError("it has no genrec_register hook (is the function decorated with @genrec.hookimpl?)")
         before = {(c.kind, c.name) for c in plugins.registry}
         with plugins.registry.registering(name) as registry:
             for impl in impls:
                 impl.function(registry=registry)
+            for component in plugins.registry:
+                if (component.kind, component.name) not in before:
+                    _check_factory_module(component)
         info.components = [f"{c.kind}:{c.name}" for c in plugins.registry if (c.kind, c.name) not in before]
     except Exception as error:  # a broken plugin must not break the CLI
         info.error = f"{type(error).__name__}: {error}"
         if plugins.manager.is_registered(plugin):
             plugins.manager.unregister(plugin)
+        plugins.registry.failed_plugins.append(name)
         if _strict():
             raise PluginError(f"plugin {name!r} failed to register: {info.error}") from error
     plugins.infos.append(info)
+
+
+def _check_factory_module(component: Any) -> None:
+    """A lazy ``"module:attribute"`` factory must name a module that exists (it is imported only when used)."""
+    if callable(component.factory):
+        return
+    module = component.factory.partition(":")[0]
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        found = False
+    if not found:
+        raise PluginError(f"{component.kind} {component.name!r}: its factory {component.factory!r} names no module")
 
 
 def load_plugins(*, entry_points: bool = True) -> Plugins:
@@ -105,6 +126,7 @@ def load_plugins(*, entry_points: bool = True) -> Plugins:
             if os.environ.get("GENREC_DEBUG"):
                 info.error += "\n" + traceback.format_exc()
             plugins.infos.append(info)
+            plugins.registry.failed_plugins.append(entry_point.name)
             if _strict():
                 raise PluginError(f"plugin {entry_point.name!r} failed to import: {info.error}") from error
             continue

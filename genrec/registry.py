@@ -132,6 +132,7 @@ class Registry:
     def __init__(self) -> None:
         self._components: dict[tuple[str, str], Component] = {}
         self._current_plugin = "<direct>"
+        self.failed_plugins: list[str] = []  # plugins that failed to load: an unknown name may be theirs
 
     def add(self, kind: str, name: str, factory: Factory, *, description: str = "") -> Component:
         if kind not in KINDS:
@@ -155,7 +156,11 @@ class Registry:
             return self._components[(kind, name)]
         except KeyError:
             known = ", ".join(self.names(kind)) or "none"
-            raise ConfigError(f"unknown {kind} {name!r} (available: {known})") from None
+            failed = ""
+            if self.failed_plugins:
+                names = ", ".join(repr(p) for p in self.failed_plugins)
+                failed = f"; plugin(s) {names} failed to load, see genrec plugins"
+            raise ConfigError(f"unknown {kind} {name!r} (available: {known}{failed})") from None
 
     def create(self, kind: str, name: str, **options: Any) -> Any:
         return self.get(kind, name).build(**options)

@@ -10,7 +10,7 @@ import pytest
 
 import genrec
 from conftest import ROOT, pip_install_target, run_genrec
-from genrec.errors import PluginError
+from genrec.errors import ConfigError, PluginError
 from genrec.registry import Registry
 
 BUILT_INS = {
@@ -169,17 +169,53 @@ def test_duplicate_registration_names_both_plugins(registry, register):
     class First:
         @genrec.hookimpl
         def genrec_register(self, registry):
-            registry.add("quantizer", "same", "x:y", description="first")
+            registry.add(
+                "quantizer", "same", "genrec_plugins.quantizers.kmeans:HierarchicalKMeans", description="first"
+            )
 
     class Second:
         @genrec.hookimpl
         def genrec_register(self, registry):
-            registry.add("quantizer", "same", "x:z", description="second")
+            registry.add("quantizer", "same", "genrec_plugins.quantizers.rkmeans:ResidualKMeans", description="second")
 
     assert register(First(), name="first").error is None
     info = register(Second(), name="second")
     assert "'first'" in info.error and "'second'" in info.error
     assert registry.get("quantizer", "same").description == "first"
+
+
+class NoHookimpl:
+    def genrec_register(self, registry):  # the @genrec.hookimpl is missing
+        registry.add("quantizer", "forgotten", "genrec_plugins.quantizers.kmeans:HierarchicalKMeans")
+
+
+class MisspeltHook:
+    @genrec.hookimpl
+    def genrec_regster(self, registry):
+        registry.add("quantizer", "misspelt", "genrec_plugins.quantizers.kmeans:HierarchicalKMeans")
+
+
+class MissingModule:
+    @genrec.hookimpl
+    def genrec_register(self, registry):
+        registry.add("quantizer", "lazy", "genrec_nowhere.quantizer:Quantizer")
+        registry.add("quantizer", "fine", "genrec_plugins.quantizers.kmeans:HierarchicalKMeans")
+
+
+@pytest.mark.parametrize(
+    ("plugin", "fragment"),
+    [
+        (NoHookimpl(), "no genrec_register hook (is the function decorated with @genrec.hookimpl?)"),
+        (MisspeltHook(), "genrec_regster"),
+        (MissingModule(), "quantizer 'lazy': its factory 'genrec_nowhere.quantizer:Quantizer' names no module"),
+    ],
+)
+def test_a_plugin_that_would_register_nothing_silently_is_a_recorded_failure(registry, register, plugin, fragment):
+    info = register(plugin, name="author")
+    assert info.error and fragment in info.error
+    assert len(registry) == 0  # nothing half-registered
+    with pytest.raises(ConfigError, match="plugin\\(s\\) 'author' failed to load, see genrec plugins"):
+        registry.get("quantizer", "lazy")
 
 
 def test_unknown_kind_and_bad_factory_are_errors():
