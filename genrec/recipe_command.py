@@ -17,7 +17,7 @@ from typing import Any
 
 import typer
 
-from genrec.config import PipelineConfig, StageSpec, parse_settings, resolve_config, upgrade_stage_names
+from genrec.config import KIND_OF_STAGE, PipelineConfig, StageSpec, parse_settings, resolve_config, upgrade_stage_names
 from genrec.errors import ConfigError, DataError
 from genrec.pipeline import Pipeline
 from genrec.results import print_results
@@ -218,10 +218,13 @@ def recipe_command(
             before = {stage: dict(spec.options) for stage, spec in config.stages().items()}
             adjust(config, flags)
             _refuse_overriding_flags(config, before, settings, [p for p in extra if flags[p.name]])
-        profile = (profiles or {}).get(config.data, {})
-        for spec in config.stages().values():
-            spec.options = {**(options or {}).get(spec.name, {}), **profile.get(spec.name, {}), **spec.options}
         registry = get_registry()
+        profile = (profiles or {}).get(config.data, {})
+        for stage, spec in config.stages().items():
+            # A component's own profile for this dataset (a plugin's class attribute ``profiles``), then the recipe's.
+            factory = registry.get(KIND_OF_STAGE.get(stage, stage), spec.name).load()
+            own = getattr(factory, "profiles", {}).get(config.data, {})
+            spec.options = {**(options or {}).get(spec.name, {}), **own, **profile.get(spec.name, {}), **spec.options}
         resolved = resolve_config(config, registry, settings)
         if kwargs["print_config"]:
             typer.echo(json.dumps(resolved.record(), indent=2, default=str))

@@ -131,3 +131,28 @@ def test_run_directory_keeps_per_epoch_metrics_and_the_console_log(tmp_path, sto
     # Reused by a second run, the stage's history still fills the new run's metrics.jsonl.
     _run("sasrec", tmp_path / "again", store, *args)
     assert (tmp_path / "again" / "metrics.jsonl").read_text() == (tmp_path / "run" / "metrics.jsonl").read_text()
+
+
+def test_a_plugin_component_brings_its_own_profile_for_a_dataset_and_set_wins(capsys):
+    import inspect
+    import json
+
+    from genrec.discovery import get_registry
+    from genrec_plugins.quantizers.rkmeans import ResidualKMeans
+
+    class SmallOnDemo(ResidualKMeans):
+        """Residual k-means that knows its size for the demo data."""
+
+        profiles = {"demo": {"levels": 2, "codebook_size": 5}}
+
+    registry = get_registry()
+    with registry.registering("small-plugin") as plugin_registry:
+        plugin_registry.add("quantizer", "small-on-demo", SmallOnDemo)
+    try:
+        command = registry.get("recipe", "tiger").load()
+        kwargs = {k: getattr(p.default, "default", p.default) for k, p in inspect.signature(command).parameters.items()}
+        command(**{**kwargs, "quantizer": "small-on-demo", "print_config": True, "set": ["quantizer.levels=3"]})
+    finally:
+        registry.remove_plugin("small-plugin")
+    options = json.loads(capsys.readouterr().out)["stages"]["quantizer"]["options"]
+    assert options["codebook_size"] == 5 and options["levels"] == 3
