@@ -47,16 +47,16 @@ def option_docs(obj: Callable[..., Any]) -> dict[str, str]:
 
 
 def summary(obj: Callable[..., Any]) -> str:
-    """The docstring without its ``Parameters`` section."""
+    """The docstring without its ``Parameters`` section, in Markdown's single backticks."""
     doc = inspect.getdoc(obj) or ""
     lines = doc.splitlines()
     start = _section_start(lines)
-    if start is None:
-        return doc
-    end = start + 2
-    while end < len(lines) and not _is_header(lines, end):
-        end += 1
-    return "\n".join(lines[:start] + lines[end:]).strip()
+    if start is not None:
+        end = start + 2
+        while end < len(lines) and not _is_header(lines, end):
+            end += 1
+        lines = lines[:start] + lines[end:]
+    return "\n".join(lines).strip().replace("``", "`")
 
 
 def option_table(component: Any) -> str:

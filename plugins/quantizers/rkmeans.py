@@ -23,8 +23,12 @@ class ResidualKMeans:
         Codebooks, so the code's length before the core's disambiguating level.
     codebook_size : int
         Codes per codebook (at most).
-    seed, n_init, max_iter : int
-        As ``kmeans``: seed of the k-means++ initialisation, restarts, Lloyd iterations.
+    seed : int
+        Seed of the k-means++ initialisation.
+    n_init : int
+        K-means restarts per level; the lowest inertia wins.
+    max_iter : int
+        Lloyd iterations per k-means.
     """
 
     def __init__(
