@@ -48,14 +48,10 @@ def option_docs(obj: Callable[..., Any]) -> dict[str, str]:
 
 def summary(obj: Callable[..., Any]) -> str:
     """The docstring without its ``Parameters`` section, in Markdown's single backticks."""
-    doc = inspect.getdoc(obj) or ""
-    lines = doc.splitlines()
-    start = _section_start(lines)
-    if start is not None:
-        end = start + 2
-        while end < len(lines) and not _is_header(lines, end):
-            end += 1
-        lines = lines[:start] + lines[end:]
+    lines = (inspect.getdoc(obj) or "").splitlines()
+    section = _parameters_section(lines)
+    if section is not None:
+        lines = lines[: section.start] + lines[section.stop :]
     return "\n".join(lines).strip().replace("``", "`")
 
 
@@ -93,14 +89,11 @@ def tabled_components(path: Path) -> list[str]:
 
 def _own_entries(doc: str) -> list[tuple[tuple[str, ...], str]]:
     lines = inspect.cleandoc(doc).splitlines()
-    start = _section_start(lines)
-    if start is None:
+    section = _parameters_section(lines)
+    if section is None:
         return []
     entries: list[tuple[tuple[str, ...], list[str]]] = []
-    for index in range(start + 2, len(lines)):
-        line = lines[index]
-        if _is_header(lines, index):
-            break
+    for line in lines[section.start + 2 : section.stop]:
         if line and not line[0].isspace():
             match = ENTRY.match(line)
             if match:
@@ -110,10 +103,14 @@ def _own_entries(doc: str) -> list[tuple[tuple[str, ...], str]]:
     return [(names, " ".join(text).replace("``", "`")) for names, text in entries]
 
 
-def _section_start(lines: list[str]) -> int | None:
-    for index in range(len(lines) - 1):
-        if lines[index].strip() == "Parameters" and set(lines[index + 1].strip()) == {"-"}:
-            return index
+def _parameters_section(lines: list[str]) -> slice | None:
+    """The lines of the ``Parameters`` section, its header included, up to the next section or the end."""
+    for start in range(len(lines) - 1):
+        if lines[start].strip() == "Parameters" and _is_header(lines, start):
+            stop = start + 2
+            while stop < len(lines) and not _is_header(lines, stop):
+                stop += 1
+            return slice(start, stop)
     return None
 
 
