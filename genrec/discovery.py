@@ -76,18 +76,27 @@ def register_plugin(plugins: Plugins, plugin: ModuleType | Any, name: str, info:
         with plugins.registry.registering(name) as registry:
             for impl in impls:
                 impl.function(registry=registry)
-            for component in plugins.registry:
-                if (component.kind, component.name) not in before:
-                    _check_factory_module(component)
-        info.components = [f"{c.kind}:{c.name}" for c in plugins.registry if (c.kind, c.name) not in before]
+            added = [c for c in plugins.registry if (c.kind, c.name) not in before]
+            for component in added:
+                _check_factory_module(component)  # inside the block: a failure rolls the plugin back
+        info.components = [f"{c.kind}:{c.name}" for c in added]
     except Exception as error:  # a broken plugin must not break the CLI
-        info.error = f"{type(error).__name__}: {error}"
         if plugins.manager.is_registered(plugin):
             plugins.manager.unregister(plugin)
-        plugins.registry.failed_plugins.append(name)
-        if _strict():
-            raise PluginError(f"plugin {name!r} failed to register: {info.error}") from error
+        _record_failure(plugins, info, error, "register")
+        return
     plugins.infos.append(info)
+
+
+def _record_failure(plugins: Plugins, info: PluginInfo, error: Exception, step: str) -> None:
+    """Keep a plugin's failure to ``step`` (import, register) for ``genrec plugins``; fatal in strict mode."""
+    info.error = f"{type(error).__name__}: {error}"
+    if step == "import" and os.environ.get("GENREC_DEBUG"):
+        info.error += "\n" + traceback.format_exc()
+    plugins.infos.append(info)
+    plugins.registry.failed_plugins.append(info.name)
+    if _strict():
+        raise PluginError(f"plugin {info.name!r} failed to {step}: {info.error}") from error
 
 
 def _check_factory_module(component: Any) -> None:
@@ -122,13 +131,7 @@ def load_plugins(*, entry_points: bool = True) -> Plugins:
         try:
             module = entry_point.load()
         except Exception as error:
-            info.error = f"{type(error).__name__}: {error}"
-            if os.environ.get("GENREC_DEBUG"):
-                info.error += "\n" + traceback.format_exc()
-            plugins.infos.append(info)
-            plugins.registry.failed_plugins.append(entry_point.name)
-            if _strict():
-                raise PluginError(f"plugin {entry_point.name!r} failed to import: {info.error}") from error
+            _record_failure(plugins, info, error, "import")
             continue
         register_plugin(plugins, module, entry_point.name, info)
     return plugins

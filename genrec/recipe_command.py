@@ -17,7 +17,15 @@ from typing import Any
 
 import typer
 
-from genrec.config import KIND_OF_STAGE, PipelineConfig, StageSpec, parse_settings, resolve_config, upgrade_stage_names
+from genrec.config import (
+    FLAGS,
+    KIND_OF_STAGE,
+    PipelineConfig,
+    StageSpec,
+    parse_settings,
+    resolve_config,
+    upgrade_stage_names,
+)
 from genrec.errors import ConfigError, DataError
 from genrec.pipeline import Pipeline
 from genrec.results import print_results
@@ -35,8 +43,8 @@ def _common_parameters(stages: Mapping[str, str | None]) -> list[inspect.Paramet
 
     params = [p("data", str, _option("demo", "--data", help="Dataset: demo, beauty, sports, toys, or a directory."))]
     flags = {
-        "semantic": (("--semantic-embedder", "--embedder"), "Semantic embedder (genrec list --kind embedder)."),
-        "collaborative": (("--collaborative-embedder",), "Collaborative embedder, used when the fuser needs one."),
+        "semantic": ((FLAGS["semantic"], "--embedder"), "Semantic embedder (genrec list --kind embedder)."),
+        "collaborative": ((FLAGS["collaborative"],), "Collaborative embedder, used when the fuser needs one."),
         "fuser": (("--fuser",), "Fuser."),
         "quantizer": (("--quantizer",), "Quantizer."),
         "generator": (("--generator",), "Generator."),
