@@ -89,6 +89,8 @@ def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
 
 def _configuration(run: Run) -> dict[str, Any]:
     config = {k: v for k, v in run.results["config"].items() if k not in ("seed", "notes")}
+    # The config records the protocol option only when it is on; the protocol record always has it.
+    config["exclude_history"] = bool(run.results.get("protocol", {}).get("exclude_history", False))
     flat = _flat({**config, "data": run.results["data"].get("fingerprint", config.get("data"))})
     return {k.removeprefix("stages.").replace(".options.", "."): v for k, v in flat.items()}
 

@@ -61,6 +61,17 @@ def test_settings_only_newer_runs_record_give_way_to_the_runs_names(tmp_path) ->
     assert list(group_runs([*seeds, old])) == ["sasrec on demo"]  # one configuration, whatever the names
 
 
+def test_the_protocol_option_labels_its_groups_and_keeps_them_unpaired(tmp_path) -> None:
+    ranks = np.ones(10, dtype=np.int64)
+    standard = _run(tmp_path, "standard", 0, 64, ranks)
+    excluded = _run(tmp_path, "excluded", 0, 64, ranks)
+    excluded.results["config"]["exclude_history"] = True  # recorded only when on
+    excluded.results["protocol"]["exclude_history"] = True
+    groups = group_runs([standard, excluded])
+    assert list(groups) == ["sasrec on demo exclude_history=False", "sasrec on demo exclude_history=True"]
+    assert comparisons(groups) == []
+
+
 def test_runs_on_different_splits_are_not_paired(tmp_path) -> None:
     first = _run(tmp_path, "a", 0, 64, np.ones(10, dtype=np.int64))
     second = _run(tmp_path, "b", 0, 32, np.ones(12, dtype=np.int64))
