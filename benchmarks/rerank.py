@@ -5,7 +5,8 @@ re-scored with the dense weight chosen on validation) and by the codes alone (be
 ``rerank=false`` would). Prints both as one JSON object. ``--generative-results FILE`` also writes the
 generative ranking as a results file of its own, with per-user ranks for ``genrec report``'s paired test:
 the run's results with ``rerank=false``, which is what that run would have given, since ``rerank`` changes
-only the ranking after training. Usage::
+only the ranking after training. ``--generative-only`` skips the hybrid, whose metrics the run's results
+already hold. Usage::
 
     GENREC_DATA_DIR=../shared/data python benchmarks/rerank.py runs/prorec-hybrid [--generative-results F]
 """
@@ -29,6 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run")
     parser.add_argument("--generative-results", help="write the generative ranking's results file here")
+    parser.add_argument("--generative-only", action="store_true", help="skip re-ranking the hybrid (in the results)")
     args = parser.parse_args()
     recommender = genrec.load(args.run)
     generator = recommender.generator
@@ -38,7 +40,8 @@ def main() -> None:
     chosen = generator.rerank_weight
     out: dict[str, Any] = {"run": args.run, "rerank_weight": chosen}
     ranks_of: dict[str, dict[str, Any]] = {}
-    for label, weight in (("hybrid", chosen), ("generative", None)):
+    rankings = (("hybrid", chosen), ("generative", None))
+    for label, weight in rankings[1:] if args.generative_only else rankings:
         generator.rerank_weight = weight
         recommend = under_protocol(generator.recommend, split.exclude_history)
         started = time.perf_counter()
