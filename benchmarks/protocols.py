@@ -22,8 +22,9 @@ import time
 def main() -> None:
     import genrec
     from genrec.artifacts import atomic_write_json
-    from genrec.evaluation import encode_ranks, evaluate, evaluate_ranks, metrics_of_ranks, most_popular, under_protocol
+    from genrec.evaluation import encode_ranks, metrics_of_ranks, split_ranks, under_protocol
     from genrec.protocol import leave_one_out
+    from genrec.results import baselines
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run")
@@ -37,16 +38,12 @@ def main() -> None:
     split = leave_one_out(dataset, results["config"]["max_history"], exclude_history=True)
     recommend = under_protocol(recommender.generator.recommend, exclude_history=True)
     started = time.perf_counter()
-    ranks = {
-        "valid": evaluate_ranks(recommend, split.valid_histories, split.valid_targets),
-        "test": evaluate_ranks(recommend, split.test_histories, split.test_targets),
-    }
+    ranks = split_ranks(recommend, split)
     seconds = round(time.perf_counter() - started, 1)
     results["config"]["exclude_history"] = True
     results["protocol"] = split.record()
     results.update({name: metrics_of_ranks(r) for name, r in ranks.items()})
-    popular = under_protocol(most_popular(split.train, dataset.n_items), exclude_history=True)
-    results["baselines"] = {"most_popular": {"test": evaluate(popular, split.test_histories, split.test_targets)}}
+    results["baselines"] = baselines(split, dataset.n_items)
     results["per_user"] = encode_ranks(**ranks)
     results["derived"] = f"{args.run}'s weights, ranked without history items (benchmarks/protocols.py)"
     atomic_write_json(args.results, results)

@@ -24,7 +24,7 @@ def main() -> None:
 
     import genrec
     from genrec.artifacts import atomic_write_json
-    from genrec.evaluation import encode_ranks, evaluate_ranks, metrics_of_ranks, under_protocol
+    from genrec.evaluation import encode_ranks, metrics_of_ranks, split_ranks, under_protocol
     from genrec.protocol import leave_one_out
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -45,10 +45,7 @@ def main() -> None:
         generator.rerank_weight = weight
         recommend = under_protocol(generator.recommend, split.exclude_history)
         started = time.perf_counter()
-        ranks = ranks_of[label] = {
-            "valid": evaluate_ranks(recommend, split.valid_histories, split.valid_targets),
-            "test": evaluate_ranks(recommend, split.test_histories, split.test_targets),
-        }
+        ranks = ranks_of[label] = split_ranks(recommend, split)
         out[label] = {name: metrics_of_ranks(r) for name, r in ranks.items()}
         out[label]["seconds"] = round(time.perf_counter() - started, 1)
         print(label, {s: round(out[label][s]["ndcg@10"], 4) for s in ("valid", "test")}, flush=True)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from genrec import distributed
-from genrec.protocol import KS
+from genrec.protocol import KS, Split
 from genrec.threads import fit_threads
 
 
@@ -96,6 +96,14 @@ def evaluate_ranks(
     ranked = [recommend(mine[start : start + batch_size], k) for start in progress(starts, "ranking", len(starts))]
     local = np.concatenate(ranked) if ranked else np.zeros((0, k), np.int64)
     return target_ranks(distributed.all_gather_rows(local), targets, k)
+
+
+def split_ranks(recommend: Callable[[np.ndarray, int], np.ndarray], split: Split) -> dict[str, np.ndarray]:
+    """Each validation user's target rank, then each test user's (see :func:`evaluate_ranks`)."""
+    return {
+        "valid": evaluate_ranks(recommend, split.valid_histories, split.valid_targets),
+        "test": evaluate_ranks(recommend, split.test_histories, split.test_targets),
+    }
 
 
 def under_protocol(

@@ -138,7 +138,7 @@ class Pipeline:
             return self._run()
 
     def _run(self) -> dict[str, Any]:
-        from genrec.evaluation import checked_ids, encode_ranks, evaluate_ranks, metrics_of_ranks, under_protocol
+        from genrec.evaluation import checked_ids, encode_ranks, metrics_of_ranks, split_ranks, under_protocol
 
         split = self.split
         codes: ItemCodes | None = None
@@ -163,13 +163,11 @@ class Pipeline:
             eval_started = time.perf_counter()
             ranking = under_protocol(generator.recommend, split.exclude_history)
             recommend = checked_ids(ranking, self.data.n_items, f"generator {self.config.generator.name!r}")
-            valid_ranks = evaluate_ranks(recommend, split.valid_histories, split.valid_targets)
-            test_ranks = evaluate_ranks(recommend, split.test_histories, split.test_targets)  # once, at the end
+            ranks = split_ranks(recommend, split)  # test once, at the end
             record = {
-                "valid": metrics_of_ranks(valid_ranks),
-                "test": metrics_of_ranks(test_ranks),
+                **{name: metrics_of_ranks(r) for name, r in ranks.items()},
                 # Each user's target rank in the top 20 (0: not there): what paired significance tests need.
-                "per_user": encode_ranks(valid=valid_ranks, test=test_ranks),
+                "per_user": encode_ranks(**ranks),
                 "fit_seconds": round(fit_seconds, 2),
                 "evaluate_seconds": round(time.perf_counter() - eval_started, 2),
             }

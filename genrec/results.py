@@ -14,8 +14,17 @@ from genrec.stages import METRICS
 
 if TYPE_CHECKING:
     from genrec.pipeline import Pipeline
+    from genrec.protocol import Split
 
 LOG = "log.txt"  # in the run directory: the console's lines
+
+
+def baselines(split: Split, n_items: int) -> dict[str, Any]:
+    """The popularity baseline's test metrics under the split's protocol."""
+    from genrec.evaluation import evaluate, most_popular, under_protocol
+
+    popular = under_protocol(most_popular(split.train, n_items), split.exclude_history)
+    return {"most_popular": {"test": evaluate(popular, split.test_histories, split.test_targets)}}
 
 
 def results_record(
@@ -23,16 +32,14 @@ def results_record(
 ) -> dict[str, Any]:
     """What a finished run reports: metrics, the popularity baseline, protocol, config, timings, stages."""
     from genrec import __version__
-    from genrec.evaluation import evaluate, most_popular, under_protocol
 
     split, dataset, stages = pipeline.split, pipeline.dataset, pipeline.stages
-    popular = under_protocol(most_popular(split.train, dataset.n_items), split.exclude_history)
     return {
         "recipe": pipeline.config.recipe,
         "data": {**dataset.stats(), "fingerprint": dataset.fingerprint},
         "valid": metrics["valid"],
         "test": metrics["test"],
-        "baselines": {"most_popular": {"test": evaluate(popular, split.test_histories, split.test_targets)}},
+        "baselines": baselines(split, dataset.n_items),
         "protocol": split.record(),
         "config": pipeline.record,
         "timings": {**stages.timings, "generator_fit": metrics["fit_seconds"], "evaluate": metrics["evaluate_seconds"]},
