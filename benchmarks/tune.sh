@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# PRORec's tuning on Beauty validation (issue 15, part 3): one full-length run of the hybrid recipe per
+# PRORec's tuning on Beauty validation: one full-length run of the hybrid recipe per
 # variant and seed, two at a time as one-thread processes (two cores), resumable like every recipe run.
 # Each variant changes one thing against the recipe's defaults. Choose on the validation rows of
 #   genrec report runs/tune-*/seed* docs/results/prorec-hybrid-beauty-seed*.json
