@@ -10,7 +10,7 @@ from genrec.contracts import ItemCodes, RecData
 from genrec.data.demo import generate_demo
 from genrec.decoding import CodeTrie, beam_search, exact_topk
 from genrec.errors import ConfigError
-from genrec.evaluation import evaluate, most_popular
+from genrec.evaluation import evaluate, most_popular, rank_metrics
 from genrec.protocol import leave_one_out
 from genrec.testing.checks import RecordingLoss, check_generator, tiny_recdata
 from genrec_plugins.tiger.batches import bucketed_order, trimmed
@@ -305,6 +305,14 @@ def test_item_loss_trains_dense_scores_and_rerank_picks_its_weight_on_validation
     chosen = generator.result.selected["rerank"]
     assert generator.rerank_weight == chosen["weight"] in RERANK_WEIGHTS
     assert chosen["valid_ndcg@10"][str(chosen["weight"])] == max(chosen["valid_ndcg@10"].values())
+    # A wider beam re-scored on validation (as benchmarks/rerank.py --rerank-beam tries it): weight 0 is
+    # the generative ranking of that beam.
+    generator.rerank_beam = 60
+    wider = generator.rerank_ndcg(split.valid_histories, split.valid_targets, False)
+    beam_items, _ = super(Causal, generator).rank(split.valid_histories, 60)
+    assert set(wider) == set(RERANK_WEIGHTS)
+    assert wider[0.0] == pytest.approx(rank_metrics(beam_items, split.valid_targets, (10,))["ndcg@10"])
+    generator.rerank_beam = 30
     # The hybrid ranking: k distinct items, sorted by its combined score, history left out when asked.
     items, scores = generator.rank(split.test_histories, 10, exclude_history=True)
     assert all(len(set(row)) == 10 for row in items.tolist())

@@ -174,13 +174,7 @@ class Causal(Tiger):
 
     def choose_rerank_weight(self, histories: np.ndarray, targets: np.ndarray, exclude_history: bool) -> float:
         """The dense weight of :data:`RERANK_WEIGHTS` with the best NDCG@10 on these (validation) users."""
-        items, scores = super().rank(histories, self.rerank_beam, exclude_history)
-        dense = self.dense_scores(histories, items)
-
-        def ndcg(weight: float) -> float:
-            return rank_metrics(reranked(items, scores + weight * dense), targets, (10,))["ndcg@10"]
-
-        found = {weight: ndcg(weight) for weight in RERANK_WEIGHTS}
+        found = self.rerank_ndcg(histories, targets, exclude_history)
         best = max(found, key=lambda weight: found[weight])
         if self.result is not None:
             tried = {str(weight): round(value, 5) for weight, value in found.items()}
@@ -189,6 +183,16 @@ class Causal(Tiger):
 
         (self.log or log)(f"rerank weight {best} (valid ndcg@10 {found[best]:.4f}; generative alone {found[0.0]:.4f})")
         return best
+
+    def rerank_ndcg(self, histories: np.ndarray, targets: np.ndarray, exclude_history: bool) -> dict[float, float]:
+        """NDCG@10 of the ``rerank_beam``-wide beam re-scored with each weight of :data:`RERANK_WEIGHTS`."""
+        items, scores = super().rank(histories, self.rerank_beam, exclude_history)
+        dense = self.dense_scores(histories, items)
+
+        def ndcg(weight: float) -> float:
+            return rank_metrics(reranked(items, scores + weight * dense), targets, (10,))["ndcg@10"]
+
+        return {weight: ndcg(weight) for weight in RERANK_WEIGHTS}
 
     @torch.no_grad()
     def dense_scores(self, histories: np.ndarray, items: np.ndarray) -> np.ndarray:
