@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # PRORec's tuning on Beauty validation: one full-length run of the hybrid recipe per
 # variant and seed, two at a time as one-thread processes (two cores), resumable like every recipe run.
-# Each variant changes one thing against the recipe's defaults. Choose on the validation rows of
+# Each variant changes one thing against the recipe's defaults (intconcat-align1: the two that won
+# alone, together). Choose on the validation rows of
 #   genrec report runs/tune-*/seed* docs/results/prorec-hybrid-beauty-seed*.json
 # only; the test rows are read once, for the chosen configuration.
 # Usage: GENREC_DATA_DIR=../shared/data benchmarks/tune.sh VARIANT@SEED ...   (e.g. align1@0 intconcat@1)
@@ -23,6 +24,7 @@ options() {  # VARIANT: the recipe options that make it
     distill-cosine) echo "--set quantizer.loss=cosine" ;;
     no-distill) echo "--no-distill" ;;
     codebook128) echo "--set quantizer.codebook_size=128" ;;
+    intconcat-align1) echo "--set fuser.integrated=concat --set fuser.align_weight=1.0" ;;  # the two best, together
     concat) echo "--concat" ;;  # the baseline PRORec has to beat
     *) echo "unknown variant: $1" >&2; return 2 ;;
   esac
