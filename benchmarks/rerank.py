@@ -34,6 +34,7 @@ def main() -> None:
     from genrec.artifacts import atomic_write_json
     from genrec.evaluation import encode_ranks, metrics_of_ranks, split_ranks, under_protocol
     from genrec.protocol import leave_one_out
+    from genrec_plugins.tiger.causal import rerank_choice
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run")
@@ -48,6 +49,8 @@ def main() -> None:
         parser.error("--choose-only needs --rerank-beam")
     if args.generative_only and args.hybrid_only:
         parser.error("--generative-only and --hybrid-only leave nothing to rank")
+    if args.generative_only and args.hybrid_results or args.hybrid_only and args.generative_results:
+        parser.error("a results file needs its ranking: drop --generative-only or --hybrid-only")
     recommender = genrec.load(args.run)
     generator = recommender.generator
     config = recommender.results["config"]
@@ -58,8 +61,8 @@ def main() -> None:
         generator.rerank_beam = out["rerank_beam"] = args.rerank_beam
         started = time.perf_counter()
         found = generator.rerank_ndcg(split.valid_histories, split.valid_targets, split.exclude_history)
-        generator.rerank_weight = max(found, key=lambda weight: found[weight])
-        out["valid_ndcg@10"] = {str(weight): round(value, 5) for weight, value in found.items()}
+        out["choice"] = rerank_choice(found)
+        generator.rerank_weight = out["choice"]["weight"]
         out["choose_seconds"] = round(time.perf_counter() - started, 1)
         print(f"beam {args.rerank_beam}: weight {generator.rerank_weight}, valid ndcg@10 {max(found.values()):.5f}")
         if args.choose_only:
@@ -82,8 +85,6 @@ def main() -> None:
     for label, path in (("generative", args.generative_results), ("hybrid", args.hybrid_results)):
         if not path:
             continue
-        if label not in ranks_of:
-            parser.error(f"--{label}-results needs the {label} ranking")
         results = copy.deepcopy(recommender.results)
         options = results["config"]["stages"]["generator"]["options"]
         if label == "generative":
@@ -91,9 +92,8 @@ def main() -> None:
             results["training"].pop("selected", None)
         else:
             options["rerank_beam"] = out["rerank_beam"]
-            if "valid_ndcg@10" in out:
-                selected = {"weight": chosen, "valid_ndcg@10": out["valid_ndcg@10"]}
-                results["training"].setdefault("selected", {})["rerank"] = selected
+            if "choice" in out:
+                results["training"].setdefault("selected", {})["rerank"] = out["choice"]
         results.update(valid=out[label]["valid"], test=out[label]["test"])
         results["per_user"] = encode_ranks(**ranks_of[label])
         results["derived"] = f"the {label} ranking of {args.run}'s weights (benchmarks/rerank.py)"

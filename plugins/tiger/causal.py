@@ -175,10 +175,10 @@ class Causal(Tiger):
     def choose_rerank_weight(self, histories: np.ndarray, targets: np.ndarray, exclude_history: bool) -> float:
         """The dense weight of :data:`RERANK_WEIGHTS` with the best NDCG@10 on these (validation) users."""
         found = self.rerank_ndcg(histories, targets, exclude_history)
-        best = max(found, key=lambda weight: found[weight])
+        choice = rerank_choice(found)
+        best = choice["weight"]
         if self.result is not None:
-            tried = {str(weight): round(value, 5) for weight, value in found.items()}
-            self.result.selected["rerank"] = {"weight": best, "valid_ndcg@10": tried}
+            self.result.selected["rerank"] = choice
         from genrec.console import log
 
         (self.log or log)(f"rerank weight {best} (valid ndcg@10 {found[best]:.4f}; generative alone {found[0.0]:.4f})")
@@ -290,6 +290,12 @@ class Causal(Tiger):
         """The fitted model as a :class:`genrec.decoding.CodeDecoder`."""
         assert self.item_tokens is not None
         return CausalDecoder(self.fitted_model(), self.item_tokens, self._bf16, cache)
+
+
+def rerank_choice(found: dict[float, float]) -> dict[str, Any]:
+    """The weight with the best validation NDCG@10 in ``found``, and every weight's, as results record them."""
+    best = max(found, key=lambda weight: found[weight])
+    return {"weight": best, "valid_ndcg@10": {str(weight): round(value, 5) for weight, value in found.items()}}
 
 
 def reranked(items: np.ndarray, scores: np.ndarray) -> np.ndarray:
