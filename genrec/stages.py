@@ -1,9 +1,10 @@
 """One run's stages in the artifact store: each is built once, or reused, and records what it cost.
 
 A stage's artifact is keyed by its component, options, inputs and seed (:meth:`Stages.manifest`; no
-seed for a component that declares ``seeded = False``); its
-training checkpoints by the same less the options that only say how long to train, so a longer run
-continues a finished shorter one. Under ``torchrun`` every rank builds (training is collective) and
+seed for a component that declares ``seeded = False``); its training checkpoints by the same less the
+options that only say how long to train or how the trained model is read out (a component's
+``readout_options``), so a longer run continues a finished shorter one, and so does a run that reads
+the same training out another way. Under ``torchrun`` every rank builds (training is collective) and
 rank 0 alone publishes (:meth:`Stages.publish`).
 """
 
@@ -60,9 +61,12 @@ class Stages:
         saved = Path(self.records[stage]["path"]) / FITTED
         return load_fitted(component, saved, f"the {stage} stage") if saved.is_dir() else component
 
+    def _registered(self, stage: str) -> Any:
+        return self.registry.get(KIND_OF_STAGE.get(stage, stage), getattr(self.config, stage).name)
+
     def manifest(self, stage: str, inputs: Mapping[str, str]) -> dict[str, Any]:
         spec = getattr(self.config, stage)
-        component = self.registry.get(KIND_OF_STAGE.get(stage, stage), spec.name)
+        component = self._registered(stage)
         # A component that declares ``seeded = False`` gives the same output whatever the seed: every
         # seed shares one artifact, keyed as seed 0's (so a store built by seed 0 stays valid).
         seeded = getattr(component.load(), "seeded", True)
@@ -85,7 +89,8 @@ class Stages:
         started = time.perf_counter()
         manifest = self.manifest(stage, inputs)
         key_preview = self.store.stage_key(stage, manifest)
-        options = {k: v for k, v in manifest["options"].items() if k not in GROWABLE}
+        readout = getattr(self._registered(stage).load(), "readout_options", ())
+        options = {k: v for k, v in manifest["options"].items() if k not in GROWABLE and k not in readout}
         work_key = self.store.stage_key(stage, {**manifest, "options": options})
         workdir = self.store.workdir(stage, work_key)
 

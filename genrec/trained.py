@@ -2,7 +2,8 @@
 
 A component that trains with :func:`genrec.training.train` (``tiger``, ``causal``, ``sasrec``,
 ``prorec-align``, a third-party model) subclasses :class:`TrainedComponent`, names the options that
-shape its weights in ``weight_options``, and keeps the loop's options as attributes of the same
+shape its weights in ``weight_options`` (and those it applies only after training in
+``readout_options``), and keeps the loop's options as attributes of the same
 names (``epochs``, ``lr``, ``weight_decay``, ``patience``, ``warmup_steps``, ``schedule``,
 ``decay_fraction``; ``seed`` and ``device``). It then gets from here its checkpoint directory
 (:meth:`TrainedComponent.checkpoints`), its seed, its :class:`~genrec.training.TrainConfig` and a
@@ -29,6 +30,9 @@ class TrainedComponent:
 
     name: ClassVar[str]  # the registered name: the checkpoints' folder, and errors
     weight_options: ClassVar[tuple[str, ...]] = ()  # what shapes the weights (not how long, nor where)
+    # Options applied to the trained model only after training (how it is read out or ranks): runs that
+    # differ in them share one stage work directory, so the second continues the first's finished training.
+    readout_options: ClassVar[tuple[str, ...]] = ()
     model: Any = None
     result: TrainResult | None = None
     log: Callable[[str], None] | None = None  # progress lines; None = genrec's console

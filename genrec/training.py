@@ -226,7 +226,6 @@ def train(
         _set_rng_state(state["rng"], start_epoch)
         log(f"resumed from {checkpoint} at epoch {start_epoch}")
 
-    epoch = start_epoch
     step = sum(record.get("steps", 0) for record in history)  # optimizer steps taken so far
     if state is not None and "scheduler" in state:  # a checkpoint from before epochs recorded their steps
         step = state["scheduler"]["last_epoch"]
@@ -234,7 +233,6 @@ def train(
     step_loss = distributed.objective(model, loss_fn)
     for epoch in range(start_epoch, config.epochs):
         if stale >= config.patience:
-            epoch -= 1
             break
         model.train()
         fit_threads()  # to the cores other processes leave free (genrec.threads)
@@ -337,4 +335,5 @@ def train(
             distributed.barrier()  # a resumed run finds the same checkpoint on every rank
     model.load_state_dict(best_state)
     model.eval()
-    return TrainResult(best_metrics, best_epoch, epoch + 1, time.perf_counter() - started, history, config.monitor)
+    # One history record per epoch run, across resumes (none more when a finished checkpoint is continued).
+    return TrainResult(best_metrics, best_epoch, len(history), time.perf_counter() - started, history, config.monitor)

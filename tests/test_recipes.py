@@ -112,6 +112,35 @@ def test_stages_that_do_not_depend_on_the_seed_are_shared_by_every_seed(tmp_path
         assert not second["stages"][stage]["reused"]
 
 
+def test_runs_that_read_one_training_out_differently_train_it_once(tmp_path, store):
+    """``prorec-align``'s ``integrated`` and ``causal``'s ``rerank`` are applied after training: a run that
+    changes only them continues the finished training of the first instead of training again."""
+    quick = ("--semantic-embedder", "tfidf", "--generator", "causal", *QUICK_TIGER, *QUICK_QUANTIZER, *QUICK_ALIGN)
+    first = _run("prorec", tmp_path / "first", store, *quick)
+
+    def run_again(name: str, *changed: str) -> tuple[dict, str]:
+        result = run_genrec(
+            "recipe", "prorec", "--data", "demo", "--run-dir", str(tmp_path / name), "--store-dir", str(store),
+            *quick, *changed,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        return json.loads((tmp_path / name / "results.json").read_text()), " ".join(result.stderr.split())
+
+    concat, log = run_again("concat", "--set", "fuser.integrated=concat")
+    assert concat["stages"]["fuser"]["key"] != first["stages"]["fuser"]["key"]  # another output...
+    assert "/prorec-align/" in log and "at epoch 3" in log  # ...from the same training, continued
+    assert concat["stages"]["fuser"]["training"] == first["stages"]["fuser"]["training"]
+    fused = [load_arrays(f"{run['stages']['fuser']['path']}/embeddings.npz") for run in (first, concat)]
+    np.testing.assert_array_equal(fused[0]["view_collaborative"], fused[1]["view_collaborative"])
+    assert fused[1]["vectors"].shape[1] == 2 * fused[0]["vectors"].shape[1]  # [E_C, A(E_S)], read out anew
+
+    reranked, log = run_again("rerank", "--set", "generator.rerank=true")
+    assert all(reranked["stages"][s]["reused"] for s in ("semantic", "fuser", "quantizer"))
+    assert not reranked["stages"]["generator"]["reused"] and "/causal/" in log and "at epoch 3" in log
+    assert reranked["training"]["valid_curve"] == first["training"]["valid_curve"]
+    assert "rerank" in reranked["training"]["selected"]  # the hybrid's weight, chosen on the same weights
+
+
 def test_the_exclude_history_protocol_is_recorded_and_keyed_apart(tmp_path, store):
     standard = _run("sasrec", tmp_path / "standard", store, "--set", "generator.epochs=2")
     excluded = _run("sasrec", tmp_path / "excluded", store, "--set", "generator.epochs=2", "--exclude-history")

@@ -71,6 +71,17 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path):
     assert resumed.total_seconds > sum(record["seconds"] for record in resumed.history[3:])
 
 
+def test_continuing_a_finished_checkpoint_trains_no_further_and_reports_the_same_run(tmp_path):
+    config = TrainConfig(epochs=3, lr=0.05)
+    model, batches, loss_fn, validate = _problem(seed=2)
+    first = train(model, batches, loss_fn, validate, config, tmp_path, log=lambda m: None)
+    weights = model.weight.detach().clone()
+    model, batches, loss_fn, validate = _problem(seed=2)
+    again = train(model, lambda epoch: pytest.fail("trained again"), loss_fn, validate, config, tmp_path)
+    assert again.summary() == first.summary() and again.epochs_run == 3
+    assert torch.equal(model.weight, weights)
+
+
 def test_an_epoch_interrupted_in_the_middle_resumes_at_its_last_saved_step(tmp_path):
     config = TrainConfig(epochs=3, lr=0.05, checkpoint_seconds=0.0)  # save after every step
     model, batches, loss_fn, validate = _problem(seed=3)

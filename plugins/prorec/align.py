@@ -174,6 +174,8 @@ class ProrecAlign(TrainedComponent):
         "dim", "layers", "heads", "dropout", "lr", "weight_decay", "batch_size", "warmup_steps",
         "temperature", "align_weight", "align_items", "collaborative_model",
     )  # fmt: skip
+    # How the trained model becomes the vectors to quantize: runs that differ only here train once.
+    readout_options: ClassVar[tuple[str, ...]] = ("integrated", "unseen_items")
 
     def __init__(
         self,

@@ -100,6 +100,7 @@ class Causal(Tiger):
     """
 
     name: ClassVar[str] = "causal"
+    readout_options: ClassVar[tuple[str, ...]] = ("rerank", "rerank_beam")  # chosen and applied after training
 
     def __init__(
         self,
