@@ -62,8 +62,29 @@ def _group() -> Any:
 
 
 def _shutdown() -> None:
+    """Leave the group on any exit (no barrier: after an error, other ranks may be in a collective)."""
     if (dist := _group()) is not None:
         dist.destroy_process_group()
+
+
+def finish_process() -> None:
+    """End this process of a distributed run that succeeded on every rank (a no-op in one process).
+
+    Every rank waits for the last at a barrier and leaves the group; then the process runs its exit
+    handlers, flushes its streams and exits without the interpreter's final teardown. During that
+    teardown gloo's worker threads may still be releasing a finished collective's tensors, and a
+    thread that asks for the GIL then aborts the process ("terminate called without an active
+    exception"); a process group that DistributedDataParallel used is never freed, so its threads
+    are never joined before it.
+    """
+    if (dist := _group()) is None:
+        return
+    dist.barrier()
+    dist.destroy_process_group()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def world_size() -> int:

@@ -157,3 +157,4 @@ def test_sasrec_recipe_trains_under_torchrun(tmp_path):
 
 if __name__ == "__main__":
     _worker(Path(sys.argv[1]))
+    distributed.finish_process()  # as the command line ends a run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from genrec import distributed
 from genrec.cli.app import app, recipe_app
 
 
@@ -39,6 +40,7 @@ def main() -> None:
         code = app(prog_name="genrec", standalone_mode=False)  # returns 130 when interrupted (Ctrl-C or SIGTERM)
         if code == 130:
             raise KeyboardInterrupt
+        distributed.finish_process()  # under torchrun: every rank leaves together, then exits
     except GenrecError as error:
         _error(str(error))
         sys.exit(USAGE if isinstance(error, ConfigError) else FAILED)
